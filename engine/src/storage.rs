@@ -1,0 +1,156 @@
+//! The storage trait the engine writes through, and the values that cross it.
+//!
+//! Backends: [`crate::mem_storage::MemStorage`] (tests, ephemeral) and the embedded disk log in
+//! the server crate. A backend stores the engine's encoded batches as opaque bytes; it only
+//! needs the few header fields carried beside them in [`EncodedBatch`].
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+
+/// A topic name and partition index.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TopicPartition {
+    /// Topic name.
+    pub topic: String,
+    /// Partition index, from 0.
+    pub partition: i32,
+}
+
+/// What the storage keeps about a topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicMeta {
+    /// Topic name.
+    pub name: String,
+    /// Topic id (a UUID), stable across restarts.
+    pub id: [u8; 16],
+    /// Number of partitions.
+    pub partitions: i32,
+    /// Topic-level configs (`cleanup.policy`, `retention.ms`, ...), as given.
+    pub configs: BTreeMap<String, String>,
+}
+
+/// One encoded engine batch with the header fields a backend indexes by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodedBatch {
+    /// Offset of the first record.
+    pub base_offset: i64,
+    /// Offset of the last record.
+    pub last_offset: i64,
+    /// Largest record timestamp in the batch (ms since the epoch).
+    pub max_timestamp: i64,
+    /// The batch in the engine's storage format (see [`crate::batch`]).
+    pub bytes: Bytes,
+}
+
+/// A committed consumer-group offset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommittedOffset {
+    /// The next offset the group will consume.
+    pub offset: i64,
+    /// The leader epoch the client sent, or -1.
+    pub leader_epoch: i32,
+    /// Client metadata string.
+    pub metadata: Option<String>,
+    /// Wall-clock time of the commit (ms since the epoch).
+    pub commit_timestamp: i64,
+}
+
+/// Producer state rebuilt from the log, so idempotence survives a restart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProducerSnapshot {
+    /// Producer id.
+    pub producer_id: i64,
+    /// Producer epoch of its last batch.
+    pub producer_epoch: i16,
+    /// Sequence number of the first record of its last batch.
+    pub first_sequence: i32,
+    /// Sequence number of the last record of its last batch.
+    pub last_sequence: i32,
+    /// Offset of the first record of its last batch.
+    pub base_offset: i64,
+}
+
+/// What a partition's log looks like after recovery.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PartitionState {
+    /// First offset still stored (after DeleteRecords or retention).
+    pub log_start_offset: i64,
+    /// Offset the next appended record gets (the high watermark on one broker).
+    pub next_offset: i64,
+    /// The last batch of every idempotent producer seen in this partition.
+    pub producers: Vec<ProducerSnapshot>,
+}
+
+/// Everything a backend hands back at start.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecoveredState {
+    /// Every topic.
+    pub topics: Vec<TopicMeta>,
+    /// Every partition of every topic.
+    pub partitions: BTreeMap<TopicPartition, PartitionState>,
+    /// Committed offsets by group id.
+    pub offsets: BTreeMap<String, BTreeMap<TopicPartition, CommittedOffset>>,
+    /// The first producer id not yet handed out.
+    pub next_producer_id: i64,
+}
+
+/// A storage failure. The engine answers with a retriable storage error and acknowledges nothing.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StorageError {
+    /// The operating system failed an IO call.
+    #[error("io error: {0}")]
+    Io(#[from] std::io::Error),
+    /// Stored data failed a check that is not a torn tail (CRC in the middle, bad header).
+    #[error("corrupt storage: {0}")]
+    Corrupt(String),
+    /// The store refuses writes after an earlier failed sync.
+    #[error("storage is poisoned after a failed sync")]
+    Poisoned,
+    /// The partition or topic is not in the store.
+    #[error("unknown partition {0:?}")]
+    UnknownPartition(TopicPartition),
+}
+
+/// A storage backend. Calls complete before they return; a write that returned `Ok` is in the
+/// backend's hands (in the OS page cache for the disk log), and [`Storage::sync`] makes it
+/// durable.
+pub trait Storage {
+    /// Reads back everything stored, truncating a torn tail, once at start.
+    fn recover(&mut self) -> Result<RecoveredState, StorageError>;
+    /// Creates a topic, or records a new partition count or configs for an existing one.
+    fn put_topic(&mut self, meta: &TopicMeta) -> Result<(), StorageError>;
+    /// Deletes a topic, its partitions' data and nothing else.
+    fn delete_topic(&mut self, name: &str) -> Result<(), StorageError>;
+    /// Appends a batch; its `base_offset` is the partition's next offset.
+    fn append(&mut self, tp: &TopicPartition, batch: &EncodedBatch) -> Result<(), StorageError>;
+    /// Returns consecutive batches, the first one containing `offset` (or the first after it),
+    /// until their total size passes `max_bytes`; always at least one batch if any exists.
+    fn read(
+        &mut self,
+        tp: &TopicPartition,
+        offset: i64,
+        max_bytes: usize,
+    ) -> Result<Vec<Bytes>, StorageError>;
+    /// The base offset of the first batch whose max timestamp is at or after `timestamp`.
+    fn offset_for_timestamp(
+        &mut self,
+        tp: &TopicPartition,
+        timestamp: i64,
+    ) -> Result<Option<i64>, StorageError>;
+    /// Moves the log start offset forward; whole batches below it may be dropped.
+    fn delete_records(&mut self, tp: &TopicPartition, before: i64) -> Result<(), StorageError>;
+    /// Stores committed offsets of a group (replacing earlier ones for the same partitions).
+    fn commit_offsets(
+        &mut self,
+        group: &str,
+        offsets: &[(TopicPartition, CommittedOffset)],
+    ) -> Result<(), StorageError>;
+    /// Forgets all committed offsets of a group.
+    fn delete_group(&mut self, group: &str) -> Result<(), StorageError>;
+    /// Records that producer ids below `next` have been handed out.
+    fn set_next_producer_id(&mut self, next: i64) -> Result<(), StorageError>;
+    /// Makes every earlier write durable.
+    fn sync(&mut self) -> Result<(), StorageError>;
+}
