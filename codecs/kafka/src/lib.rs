@@ -8,6 +8,7 @@
 
 pub mod error;
 pub mod error_codes;
+pub mod records;
 pub mod wire;
 
 pub use error::{DecodeError, EncodeError};
