@@ -6,4 +6,41 @@
 #![deny(missing_docs)]
 
 pub mod batch;
+pub mod config;
+pub mod data;
+pub mod engine;
+pub mod error;
+pub mod group;
+pub mod mem_storage;
+pub mod partition;
+pub mod producer;
+pub mod record;
+pub mod rng;
 pub mod storage;
+pub mod topic_ops;
+pub mod topics;
+
+#[cfg(test)]
+mod data_tests;
+
+/// Monotonic milliseconds; drives deadlines.
+pub type Millis = u64;
+/// Milliseconds since the Unix epoch; stamps records and commits.
+pub type WallMillis = i64;
+
+pub use batch::{BatchFormatError, StoredCompression};
+pub use config::EngineConfig;
+pub use data::{
+    AppendOutcome, EARLIEST_TIMESTAMP, FetchOutcome, FetchedBatch, LATEST_TIMESTAMP, ProduceBatch,
+};
+pub use engine::Engine;
+pub use error::EngineError;
+pub use group::types::{
+    GroupDescription, GroupListing, GroupState, JoinGroup, JoinResult, JoinedMember,
+    MemberDescription, Output, SyncGroup, SyncResult, Waiter,
+};
+pub use mem_storage::MemStorage;
+pub use partition::PartitionOffsets;
+pub use record::{Record, RecordHeader};
+pub use storage::*;
+pub use topics::TopicInfo;

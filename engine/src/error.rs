@@ -1,0 +1,70 @@
+//! Engine errors. The server maps each variant to its protocol's error code.
+
+use crate::batch::BatchFormatError;
+use crate::storage::StorageError;
+
+/// Why an engine call failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// The topic does not exist, or the partition index is out of range.
+    #[error("unknown topic or partition")]
+    UnknownTopicOrPartition,
+    /// A topic with that name already exists.
+    #[error("topic already exists")]
+    TopicAlreadyExists,
+    /// The topic name breaks the naming rules.
+    #[error("invalid topic: {0}")]
+    InvalidTopic(&'static str),
+    /// The partition count is not acceptable.
+    #[error("invalid partitions: {0}")]
+    InvalidPartitions(&'static str),
+    /// The requested offset is outside the partition's log.
+    #[error("offset out of range")]
+    OffsetOutOfRange,
+    /// An idempotent producer's sequence number is not the expected one.
+    #[error("out of order sequence number")]
+    OutOfOrderSequence,
+    /// An idempotent producer used an epoch older than the current one.
+    #[error("invalid producer epoch")]
+    InvalidProducerEpoch,
+    /// The producer id is not known.
+    #[error("unknown producer id")]
+    UnknownProducerId,
+    /// The request is malformed in a way the engine detects.
+    #[error("invalid request: {0}")]
+    InvalidRequest(&'static str),
+    /// The group member is not (or no longer) in the group.
+    #[error("unknown member id")]
+    UnknownMemberId,
+    /// The generation id does not match the group's.
+    #[error("illegal generation")]
+    IllegalGeneration,
+    /// The group is rebalancing; the member must rejoin.
+    #[error("rebalance in progress")]
+    RebalanceInProgress,
+    /// The member's protocols do not match the group's.
+    #[error("inconsistent group protocol")]
+    InconsistentGroupProtocol,
+    /// The session timeout is outside the configured bounds.
+    #[error("invalid session timeout")]
+    InvalidSessionTimeout,
+    /// The member must rejoin with the member id the engine generated (carried here).
+    #[error("member id required: {0}")]
+    MemberIdRequired(String),
+    /// The group still has members.
+    #[error("group is not empty")]
+    NonEmptyGroup,
+    /// The group does not exist.
+    #[error("group id not found")]
+    GroupIdNotFound,
+    /// The group id is empty or otherwise invalid.
+    #[error("invalid group id")]
+    InvalidGroupId,
+    /// The storage backend failed; nothing was acknowledged.
+    #[error("storage: {0}")]
+    Storage(#[from] StorageError),
+    /// A batch read back from storage failed its checks.
+    #[error("corrupt stored batch: {0}")]
+    CorruptStoredBatch(#[from] BatchFormatError),
+}

@@ -1,0 +1,236 @@
+//! [`MemStorage`]: a [`Storage`] kept entirely in memory, for tests and ephemeral brokers.
+//!
+//! Clones share the same contents, so a test can drop an engine and open a new one on what the
+//! first one wrote, like a restart.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+
+use crate::batch::BatchHeader;
+use crate::producer::last_sequence;
+use crate::storage::{
+    CommittedOffset, EncodedBatch, PartitionState, ProducerSnapshot, RecoveredState, Storage,
+    StorageError, TopicMeta, TopicPartition,
+};
+
+#[derive(Debug, Default)]
+struct MemPartition {
+    log_start_offset: i64,
+    next_offset: i64,
+    batches: BTreeMap<i64, EncodedBatch>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    topics: BTreeMap<String, TopicMeta>,
+    partitions: BTreeMap<TopicPartition, MemPartition>,
+    offsets: BTreeMap<String, BTreeMap<TopicPartition, CommittedOffset>>,
+    next_producer_id: i64,
+    fail_writes: bool,
+    appends: u64,
+}
+
+/// An in-memory storage backend. Cloning gives another handle on the same contents.
+#[derive(Debug, Clone, Default)]
+pub struct MemStorage {
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl MemStorage {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Makes every later write fail with an IO error (or succeed again), to test error paths.
+    pub fn set_fail_writes(&self, fail: bool) {
+        self.lock().fail_writes = fail;
+    }
+
+    /// How many batches were appended so far.
+    pub fn append_count(&self) -> u64 {
+        self.lock().appends
+    }
+}
+
+impl Inner {
+    fn check_writable(&self) -> Result<(), StorageError> {
+        if self.fail_writes {
+            return Err(StorageError::Io(std::io::Error::other(
+                "injected write failure",
+            )));
+        }
+        Ok(())
+    }
+
+    fn partition(&mut self, tp: &TopicPartition) -> Result<&mut MemPartition, StorageError> {
+        self.partitions
+            .get_mut(tp)
+            .ok_or_else(|| StorageError::UnknownPartition(tp.clone()))
+    }
+}
+
+fn producer_snapshots(p: &MemPartition) -> Result<Vec<ProducerSnapshot>, StorageError> {
+    let mut last = BTreeMap::new();
+    for batch in p.batches.values() {
+        let h =
+            BatchHeader::parse(&batch.bytes).map_err(|e| StorageError::Corrupt(e.to_string()))?;
+        if h.producer_id >= 0 {
+            last.insert(h.producer_id, h);
+        }
+    }
+    Ok(last
+        .into_values()
+        .map(|h| ProducerSnapshot {
+            producer_id: h.producer_id,
+            producer_epoch: h.producer_epoch,
+            first_sequence: h.base_sequence,
+            last_sequence: last_sequence(h.base_sequence, h.record_count as usize),
+            base_offset: h.base_offset,
+        })
+        .collect())
+}
+
+impl Storage for MemStorage {
+    fn recover(&mut self) -> Result<RecoveredState, StorageError> {
+        let inner = self.lock();
+        let mut partitions = BTreeMap::new();
+        for (tp, p) in &inner.partitions {
+            let state = PartitionState {
+                log_start_offset: p.log_start_offset,
+                next_offset: p.next_offset,
+                producers: producer_snapshots(p)?,
+            };
+            partitions.insert(tp.clone(), state);
+        }
+        Ok(RecoveredState {
+            topics: inner.topics.values().cloned().collect(),
+            partitions,
+            offsets: inner.offsets.clone(),
+            next_producer_id: inner.next_producer_id,
+        })
+    }
+
+    fn put_topic(&mut self, meta: &TopicMeta) -> Result<(), StorageError> {
+        let mut inner = self.lock();
+        inner.check_writable()?;
+        for partition in 0..meta.partitions {
+            let tp = TopicPartition {
+                topic: meta.name.clone(),
+                partition,
+            };
+            inner.partitions.entry(tp).or_default();
+        }
+        inner.topics.insert(meta.name.clone(), meta.clone());
+        Ok(())
+    }
+
+    fn delete_topic(&mut self, name: &str) -> Result<(), StorageError> {
+        let mut inner = self.lock();
+        inner.check_writable()?;
+        inner.topics.remove(name);
+        inner.partitions.retain(|tp, _| tp.topic != name);
+        Ok(())
+    }
+
+    fn append(&mut self, tp: &TopicPartition, batch: &EncodedBatch) -> Result<(), StorageError> {
+        let mut inner = self.lock();
+        inner.check_writable()?;
+        inner.appends += 1;
+        let p = inner.partition(tp)?;
+        if batch.base_offset != p.next_offset || batch.last_offset < batch.base_offset {
+            return Err(StorageError::Corrupt(format!(
+                "append at {} but next offset is {}",
+                batch.base_offset, p.next_offset
+            )));
+        }
+        p.next_offset = batch.last_offset + 1;
+        p.batches.insert(batch.base_offset, batch.clone());
+        Ok(())
+    }
+
+    fn read(
+        &mut self,
+        tp: &TopicPartition,
+        offset: i64,
+        max_bytes: usize,
+    ) -> Result<Vec<Bytes>, StorageError> {
+        let mut inner = self.lock();
+        let p = inner.partition(tp)?;
+        let start = match p.batches.range(..=offset).next_back() {
+            Some((&base, b)) if b.last_offset >= offset => base,
+            _ => offset,
+        };
+        let mut out = Vec::new();
+        let mut total = 0;
+        for b in p.batches.range(start..).map(|(_, b)| &b.bytes) {
+            if !out.is_empty() && total + b.len() > max_bytes {
+                break;
+            }
+            total += b.len();
+            out.push(b.clone());
+        }
+        Ok(out)
+    }
+
+    fn offset_for_timestamp(
+        &mut self,
+        tp: &TopicPartition,
+        timestamp: i64,
+    ) -> Result<Option<i64>, StorageError> {
+        let mut inner = self.lock();
+        let p = inner.partition(tp)?;
+        let start = p.log_start_offset;
+        Ok(p.batches
+            .values()
+            .find(|b| b.last_offset >= start && b.max_timestamp >= timestamp)
+            .map(|b| b.base_offset))
+    }
+
+    fn delete_records(&mut self, tp: &TopicPartition, before: i64) -> Result<(), StorageError> {
+        let mut inner = self.lock();
+        inner.check_writable()?;
+        let p = inner.partition(tp)?;
+        p.log_start_offset = p.log_start_offset.max(before);
+        p.batches.retain(|_, b| b.last_offset >= before);
+        Ok(())
+    }
+
+    fn commit_offsets(
+        &mut self,
+        group: &str,
+        offsets: &[(TopicPartition, CommittedOffset)],
+    ) -> Result<(), StorageError> {
+        let mut inner = self.lock();
+        inner.check_writable()?;
+        let g = inner.offsets.entry(group.to_owned()).or_default();
+        for (tp, o) in offsets {
+            g.insert(tp.clone(), o.clone());
+        }
+        Ok(())
+    }
+
+    fn delete_group(&mut self, group: &str) -> Result<(), StorageError> {
+        let mut inner = self.lock();
+        inner.check_writable()?;
+        inner.offsets.remove(group);
+        Ok(())
+    }
+
+    fn set_next_producer_id(&mut self, next: i64) -> Result<(), StorageError> {
+        let mut inner = self.lock();
+        inner.check_writable()?;
+        inner.next_producer_id = inner.next_producer_id.max(next);
+        Ok(())
+    }
+
+    fn sync(&mut self) -> Result<(), StorageError> {
+        self.lock().check_writable()
+    }
+}
