@@ -1,1 +1,87 @@
-//! Server.
+//! The Portask broker: the mio event loop, the protocol adapters, the storage drivers and the
+//! configuration around the deterministic engine.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod admin;
+pub mod broker;
+pub mod cli;
+pub mod config;
+pub mod conn;
+pub mod kafka;
+pub mod storage;
+pub mod worker;
+
+use std::io;
+
+use mio::net::UnixStream;
+use portask_engine::{Engine, EngineConfig, Storage, StoredCompression};
+
+use crate::broker::Broker;
+use crate::config::{Backend, CompressionName, Config};
+use crate::conn::Kind;
+use crate::worker::{Listener, Worker};
+
+/// Opens storage, binds the listeners, and serves until SIGTERM or SIGINT.
+pub fn serve(config: Config) -> io::Result<()> {
+    let storage = open_storage(&config)?;
+    let engine = Engine::open(engine_config(&config), storage, 0).map_err(io::Error::other)?;
+    let kafka = Listener::bind(config.kafka.listen, Kind::Kafka)?;
+    let admin = Listener::bind(config.admin.listen, Kind::Admin)?;
+    eprintln!("portask: kafka listener ready on {}", kafka.sock.local_addr()?);
+    eprintln!("portask: admin listener ready on {}", admin.sock.local_addr()?);
+    eprintln!(
+        "portask: amqp ({}) and portask ({}) protocols are not served by this version",
+        config.amqp.listen, config.portask.listen
+    );
+    let broker = Broker::new(engine, kafka::KafkaSettings::from_config(&config));
+    let worker = Worker::new(vec![kafka, admin], broker, signal_pipe()?)?;
+    worker.run()?;
+    eprintln!("portask: storage synced, bye");
+    Ok(())
+}
+
+fn open_storage(config: &Config) -> io::Result<Box<dyn Storage>> {
+    Ok(match config.storage.backend {
+        Backend::Memory => Box::new(portask_engine::MemStorage::default()),
+        Backend::Disk => {
+            let opts = storage::DiskOptions {
+                segment_bytes: config.storage.segment_bytes,
+                sync_on_append: config.storage.sync_on_append,
+                ..Default::default()
+            };
+            let disk = storage::DiskStorage::open(&config.data_dir, opts).map_err(|e| {
+                io::Error::other(format!("cannot open data dir {}: {e}", config.data_dir.display()))
+            })?;
+            Box::new(disk)
+        }
+    })
+}
+
+fn engine_config(config: &Config) -> EngineConfig {
+    EngineConfig {
+        auto_create_topics: config.kafka.auto_create_topics,
+        default_partitions: config.kafka.default_partitions,
+        compression: match config.storage.compression {
+            CompressionName::None => StoredCompression::None,
+            CompressionName::Zstd => StoredCompression::Zstd { level: config.storage.compression_level },
+            CompressionName::Lz4 => StoredCompression::Lz4,
+            CompressionName::Snappy => StoredCompression::Snappy,
+        },
+        group_initial_rebalance_delay_ms: config.groups.initial_rebalance_delay_ms,
+        group_min_session_timeout_ms: config.groups.min_session_timeout_ms,
+        group_max_session_timeout_ms: config.groups.max_session_timeout_ms,
+        ..EngineConfig::default()
+    }
+}
+
+/// A pipe that SIGTERM and SIGINT write to, read by the event loop.
+fn signal_pipe() -> io::Result<UnixStream> {
+    let (reader, writer) = std::os::unix::net::UnixStream::pair()?;
+    reader.set_nonblocking(true)?;
+    writer.set_nonblocking(true)?;
+    let writer2 = writer.try_clone()?;
+    signal_hook::low_level::pipe::register(signal_hook::consts::SIGTERM, writer)?;
+    signal_hook::low_level::pipe::register(signal_hook::consts::SIGINT, writer2)?;
+    Ok(UnixStream::from_std(reader))
+}

@@ -1,0 +1,342 @@
+//! Configuration: `configs/portask.toml` defaults, a user file on top, then `PORTASK_*`
+//! environment variables, then command-line flags. Validated at start; errors name the key.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use toml::{Table, Value};
+
+/// The defaults, compiled in so that the binary runs without the repository.
+const DEFAULTS: &str = include_str!("../../configs/portask.toml");
+
+/// A configuration that cannot be used, with the key at fault.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML, or a value has the wrong type.
+    #[error("invalid config{origin}: {message}")]
+    Invalid {
+        /// Where the bad value came from (file or variable), with a leading space.
+        origin: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A key that the configuration does not have.
+    #[error("unknown config key `{key}`{origin}")]
+    UnknownKey {
+        /// The dotted key.
+        key: String,
+        /// Where it came from, with a leading space.
+        origin: String,
+    },
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Directory of the embedded log.
+    pub data_dir: PathBuf,
+    /// Kafka listener and behaviour.
+    pub kafka: KafkaConfig,
+    /// AMQP listener.
+    pub amqp: ListenerConfig,
+    /// Portask protocol listener.
+    pub portask: ListenerConfig,
+    /// Admin HTTP listener.
+    pub admin: ListenerConfig,
+    /// Storage backend.
+    pub storage: StorageConfig,
+    /// Consumer group coordinator.
+    pub groups: GroupsConfig,
+}
+
+/// `[kafka]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// Listener address.
+    pub listen: SocketAddr,
+    /// Host given to clients in Metadata; empty means the listener's.
+    pub advertised_host: String,
+    /// Port given to clients in Metadata; 0 means the listener's.
+    pub advertised_port: u16,
+    /// Create unknown topics on produce and metadata requests.
+    pub auto_create_topics: bool,
+    /// Partitions of auto-created topics.
+    pub default_partitions: i32,
+    /// Largest request frame.
+    pub max_frame_bytes: usize,
+    /// Largest decompressed record batch.
+    pub max_decompressed_batch_bytes: usize,
+}
+
+/// A section that only holds a listener address.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerConfig {
+    /// Listener address.
+    pub listen: SocketAddr,
+}
+
+/// `[storage]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Which backend stores the data.
+    pub backend: Backend,
+    /// Segment size of the embedded log.
+    pub segment_bytes: u64,
+    /// Compression of stored batches.
+    pub compression: CompressionName,
+    /// zstd level.
+    pub compression_level: i32,
+    /// fsync after every append.
+    pub sync_on_append: bool,
+}
+
+/// `storage.backend`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// The embedded segmented log.
+    Disk,
+    /// In memory only.
+    Memory,
+}
+
+/// `storage.compression`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CompressionName {
+    /// Stored as is.
+    None,
+    /// zstd at `compression_level`.
+    Zstd,
+    /// lz4 frames.
+    Lz4,
+    /// snappy.
+    Snappy,
+}
+
+/// `[groups]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupsConfig {
+    /// group.initial.rebalance.delay.ms.
+    pub initial_rebalance_delay_ms: u64,
+    /// Smallest session timeout accepted.
+    pub min_session_timeout_ms: u64,
+    /// Largest session timeout accepted.
+    pub max_session_timeout_ms: u64,
+}
+
+/// Overrides from the command line, applied last.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+    /// `--kafka-addr`.
+    pub kafka_addr: Option<String>,
+    /// `--amqp-addr`.
+    pub amqp_addr: Option<String>,
+    /// `--portask-addr`.
+    pub portask_addr: Option<String>,
+    /// `--admin-addr`.
+    pub admin_addr: Option<String>,
+}
+
+impl Config {
+    /// Builds the configuration from the defaults, an optional file, `env` (pairs of
+    /// variable name and value, usually `std::env::vars()`) and the command-line overrides.
+    pub fn load(
+        file: Option<&std::path::Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        flags: &Overrides,
+    ) -> Result<Self, ConfigError> {
+        let mut table = parse(DEFAULTS, "")?;
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+            let origin = format!(" in {}", path.display());
+            merge(&mut table, parse(&text, &origin)?, "", &origin)?;
+        }
+        for (name, value) in env {
+            if let Some(rest) = name.strip_prefix("PORTASK_") {
+                apply_env(&mut table, rest, &value, &name)?;
+            }
+        }
+        apply_flags(&mut table, flags);
+        let config: Self = Value::Table(table).try_into().map_err(|e: toml::de::Error| {
+            ConfigError::Invalid { origin: String::new(), message: e.to_string() }
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, why: &str| ConfigError::Invalid {
+            origin: String::new(),
+            message: format!("`{key}` {why}"),
+        };
+        if !(1..=10_000).contains(&self.kafka.default_partitions) {
+            return Err(bad("kafka.default_partitions", "must be between 1 and 10000"));
+        }
+        if self.kafka.max_frame_bytes < 1024 || self.kafka.max_frame_bytes > 1 << 30 {
+            return Err(bad("kafka.max_frame_bytes", "must be between 1024 and 1073741824"));
+        }
+        if self.storage.segment_bytes < 4096 {
+            return Err(bad("storage.segment_bytes", "must be at least 4096"));
+        }
+        if self.groups.min_session_timeout_ms > self.groups.max_session_timeout_ms {
+            return Err(bad("groups.min_session_timeout_ms", "must not exceed max_session_timeout_ms"));
+        }
+        if !(1..=22).contains(&self.storage.compression_level) {
+            return Err(bad("storage.compression_level", "must be between 1 and 22"));
+        }
+        Ok(())
+    }
+
+    /// The host and port clients are told to connect to for Kafka.
+    pub fn kafka_advertised(&self) -> (String, i32) {
+        let host = if self.kafka.advertised_host.is_empty() {
+            self.kafka.listen.ip().to_string()
+        } else {
+            self.kafka.advertised_host.clone()
+        };
+        let port = match self.kafka.advertised_port {
+            0 => self.kafka.listen.port(),
+            p => p,
+        };
+        (host, i32::from(port))
+    }
+}
+
+fn parse(text: &str, origin: &str) -> Result<Table, ConfigError> {
+    text.parse::<Table>()
+        .map_err(|e| ConfigError::Invalid { origin: origin.to_owned(), message: e.to_string() })
+}
+
+/// Merges `over` into `base`; every key of `over` must exist in `base` (the defaults).
+fn merge(base: &mut Table, over: Table, prefix: &str, origin: &str) -> Result<(), ConfigError> {
+    for (key, value) in over {
+        let path = format!("{prefix}{key}");
+        match (base.get_mut(&key), value) {
+            (Some(Value::Table(b)), Value::Table(o)) => merge(b, o, &format!("{path}."), origin)?,
+            (Some(slot), value) => *slot = value,
+            (None, _) => return Err(ConfigError::UnknownKey { key: path, origin: origin.into() }),
+        }
+    }
+    Ok(())
+}
+
+/// Applies `PORTASK_<SECTION>_<KEY>=value` (or `PORTASK_<KEY>` for top-level keys), typed
+/// like the default value it replaces.
+fn apply_env(table: &mut Table, rest: &str, value: &str, var: &str) -> Result<(), ConfigError> {
+    let lower = rest.to_ascii_lowercase();
+    let origin = format!(" from environment variable {var}");
+    let slot = if let Some(slot) = table.get_mut(&lower).filter(|v| !v.is_table()) {
+        slot
+    } else {
+        let found = table.iter_mut().find_map(|(section, v)| {
+            let key = lower.strip_prefix(section.as_str())?.strip_prefix('_')?;
+            v.as_table_mut()?.get_mut(key)
+        });
+        found.ok_or_else(|| ConfigError::UnknownKey { key: var.to_owned(), origin: origin.clone() })?
+    };
+    let invalid = |what: &str| ConfigError::Invalid {
+        origin: origin.clone(),
+        message: format!("expected {what}, got `{value}`"),
+    };
+    *slot = match slot {
+        Value::Integer(_) => Value::Integer(value.parse().map_err(|_| invalid("an integer"))?),
+        Value::Boolean(_) => Value::Boolean(value.parse().map_err(|_| invalid("true or false"))?),
+        _ => Value::String(value.to_owned()),
+    };
+    Ok(())
+}
+
+fn apply_flags(table: &mut Table, flags: &Overrides) {
+    if let Some(dir) = &flags.data_dir {
+        table.insert("data_dir".into(), Value::String(dir.display().to_string()));
+    }
+    let listeners = [
+        ("kafka", &flags.kafka_addr),
+        ("amqp", &flags.amqp_addr),
+        ("portask", &flags.portask_addr),
+        ("admin", &flags.admin_addr),
+    ];
+    for (section, addr) in listeners {
+        if let (Some(addr), Some(Value::Table(t))) = (addr, table.get_mut(section)) {
+            t.insert("listen".into(), Value::String(addr.clone()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn defaults_load() {
+        let c = Config::load(None, [], &Overrides::default()).unwrap();
+        assert_eq!(c.kafka.listen.to_string(), "127.0.0.1:9092");
+        assert_eq!(c.kafka_advertised(), ("127.0.0.1".to_owned(), 9092));
+        assert_eq!(c.storage.backend, Backend::Disk);
+    }
+
+    #[test]
+    fn env_and_flags_override() {
+        let flags = Overrides { kafka_addr: Some("127.0.0.1:19092".into()), ..Default::default() };
+        let vars = env(&[
+            ("PORTASK_KAFKA_DEFAULT_PARTITIONS", "4"),
+            ("PORTASK_DATA_DIR", "/tmp/x"),
+            ("PORTASK_STORAGE_BACKEND", "memory"),
+            ("HOME", "/root"),
+        ]);
+        let c = Config::load(None, vars, &flags).unwrap();
+        assert_eq!(c.kafka.default_partitions, 4);
+        assert_eq!(c.kafka.listen.port(), 19092);
+        assert_eq!(c.data_dir, PathBuf::from("/tmp/x"));
+        assert_eq!(c.storage.backend, Backend::Memory);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let e = Config::load(None, env(&[("PORTASK_KAFKA_NOPE", "1")]), &Overrides::default());
+        assert!(e.unwrap_err().to_string().contains("PORTASK_KAFKA_NOPE"));
+        let e = Config::load(None, env(&[("PORTASK_KAFKA_DEFAULT_PARTITIONS", "x")]), &Overrides::default());
+        assert!(e.unwrap_err().to_string().contains("expected an integer"));
+        let e = Config::load(None, env(&[("PORTASK_KAFKA_DEFAULT_PARTITIONS", "0")]), &Overrides::default());
+        assert!(e.unwrap_err().to_string().contains("kafka.default_partitions"));
+        let flags = Overrides { admin_addr: Some("nonsense".into()), ..Default::default() };
+        assert!(Config::load(None, [], &flags).is_err());
+        let e = Config::load(None, env(&[("PORTASK_STORAGE_BACKEND", "tape")]), &Overrides::default());
+        assert!(e.unwrap_err().to_string().contains("tape"));
+    }
+
+    #[test]
+    fn file_keys_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.toml");
+        std::fs::write(&path, "[kafka]\ndefault_partitions = 3\n").unwrap();
+        let c = Config::load(Some(&path), [], &Overrides::default()).unwrap();
+        assert_eq!(c.kafka.default_partitions, 3);
+        std::fs::write(&path, "[kafka]\nlisten_port = 3\n").unwrap();
+        let e = Config::load(Some(&path), [], &Overrides::default()).unwrap_err();
+        assert!(e.to_string().contains("kafka.listen_port"), "{e}");
+    }
+}

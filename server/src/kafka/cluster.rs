@@ -1,0 +1,187 @@
+//! ApiVersions, Metadata, DescribeCluster, FindCoordinator and SASL.
+
+use bytes::{BufMut, BytesMut};
+use portask_kafka::api::{self, RequestError, ResponseBody};
+use portask_kafka::error_codes as code;
+use portask_kafka::generated::{
+    api_versions_response, describe_cluster_response, find_coordinator_response,
+    metadata_response, ApiVersionsResponse, DescribeClusterResponse, FindCoordinatorRequest,
+    FindCoordinatorResponse, MetadataRequest, MetadataResponse, SaslAuthenticateResponse,
+    SaslHandshakeResponse,
+};
+
+use super::{Ctx, Header, NODE_ID};
+use crate::kafka::errors::code_of;
+
+/// The cluster id clients see; one broker is one cluster.
+pub(crate) const CLUSTER_ID: &str = "portask-single-node";
+
+/// The ApiVersions body listing every API and version range this broker serves.
+pub(crate) fn api_versions_body(error_code: i16) -> ApiVersionsResponse {
+    let api_keys = api::SUPPORTED
+        .iter()
+        .map(|&(key, min, max)| api_versions_response::ApiVersion {
+            api_key: key as i16,
+            min_version: min,
+            max_version: max,
+            ..Default::default()
+        })
+        .collect();
+    ApiVersionsResponse { error_code, api_keys, ..Default::default() }
+}
+
+pub(crate) fn api_versions(_version: i16) -> ResponseBody {
+    ResponseBody::ApiVersions(api_versions_body(code::NONE))
+}
+
+fn broker_endpoint(ctx: &Ctx<'_>) -> (String, i32) {
+    (ctx.broker.kafka.advertised_host.clone(), ctx.broker.kafka.advertised_port)
+}
+
+pub(crate) fn metadata(ctx: &mut Ctx<'_>, req: MetadataRequest) -> ResponseBody {
+    let (host, port) = broker_endpoint(ctx);
+    let names: Vec<Option<String>> = match req.topics {
+        // v0 used an empty list for "all topics"; v1+ uses null.
+        None => all_topics(ctx),
+        Some(t) if t.is_empty() && ctx.header.api_version == 0 => all_topics(ctx),
+        Some(t) => t
+            .into_iter()
+            .map(|t| match t.name {
+                Some(name) => Some(name),
+                None => ctx.broker.engine.topic_by_id(&t.topic_id).map(|i| i.name.clone()),
+            })
+            .collect(),
+    };
+    let auto_create = req.allow_auto_topic_creation;
+    let topics = names.into_iter().map(|name| topic_metadata(ctx, name, auto_create)).collect();
+    ResponseBody::Metadata(MetadataResponse {
+        brokers: vec![metadata_response::MetadataResponseBroker {
+            node_id: NODE_ID,
+            host,
+            port,
+            ..Default::default()
+        }],
+        cluster_id: Some(CLUSTER_ID.to_owned()),
+        controller_id: NODE_ID,
+        topics,
+        ..Default::default()
+    })
+}
+
+fn all_topics(ctx: &Ctx<'_>) -> Vec<Option<String>> {
+    ctx.broker.engine.topics().map(|t| Some(t.name.clone())).collect()
+}
+
+fn topic_metadata(
+    ctx: &mut Ctx<'_>,
+    name: Option<String>,
+    auto_create: bool,
+) -> metadata_response::MetadataResponseTopic {
+    let Some(name) = name else {
+        return metadata_response::MetadataResponseTopic {
+            error_code: code::UNKNOWN_TOPIC_ID,
+            ..Default::default()
+        };
+    };
+    let engine = &mut ctx.broker.engine;
+    let info = match engine.topic(&name) {
+        Some(info) => Ok(info.clone()),
+        None if auto_create => engine.ensure_topic(&name),
+        None => Err(portask_engine::EngineError::UnknownTopicOrPartition),
+    };
+    match info {
+        Ok(info) => metadata_response::MetadataResponseTopic {
+            name: Some(info.name.clone()),
+            topic_id: info.id,
+            partitions: (0..info.partitions)
+                .map(|p| metadata_response::MetadataResponsePartition {
+                    partition_index: p,
+                    leader_id: NODE_ID,
+                    leader_epoch: 0,
+                    replica_nodes: vec![NODE_ID],
+                    isr_nodes: vec![NODE_ID],
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        },
+        Err(e) => metadata_response::MetadataResponseTopic {
+            error_code: code_of(&e),
+            name: Some(name),
+            ..Default::default()
+        },
+    }
+}
+
+pub(crate) fn describe_cluster(ctx: &mut Ctx<'_>) -> ResponseBody {
+    let (host, port) = broker_endpoint(ctx);
+    ResponseBody::DescribeCluster(DescribeClusterResponse {
+        cluster_id: CLUSTER_ID.to_owned(),
+        controller_id: NODE_ID,
+        brokers: vec![describe_cluster_response::DescribeClusterBroker {
+            broker_id: NODE_ID,
+            host,
+            port,
+            ..Default::default()
+        }],
+        ..Default::default()
+    })
+}
+
+pub(crate) fn find_coordinator(ctx: &mut Ctx<'_>, req: FindCoordinatorRequest) -> ResponseBody {
+    let (host, port) = broker_endpoint(ctx);
+    let coordinators = req
+        .coordinator_keys
+        .into_iter()
+        .map(|key| find_coordinator_response::Coordinator {
+            key,
+            node_id: NODE_ID,
+            host: host.clone(),
+            port,
+            ..Default::default()
+        })
+        .collect();
+    ResponseBody::FindCoordinator(FindCoordinatorResponse {
+        node_id: NODE_ID,
+        host,
+        port,
+        coordinators,
+        ..Default::default()
+    })
+}
+
+/// No SASL mechanism is configured: clients that insist on SASL are told so.
+pub(crate) fn sasl_handshake() -> ResponseBody {
+    ResponseBody::SaslHandshake(SaslHandshakeResponse {
+        error_code: code::UNSUPPORTED_SASL_MECHANISM,
+        mechanisms: Vec::new(),
+        ..Default::default()
+    })
+}
+
+pub(crate) fn sasl_authenticate() -> ResponseBody {
+    ResponseBody::SaslAuthenticate(SaslAuthenticateResponse {
+        error_code: code::ILLEGAL_SASL_STATE,
+        error_message: Some("no SASL mechanism is enabled on this listener".to_owned()),
+        ..Default::default()
+    })
+}
+
+/// The answer to a request whose header was readable but whose key or version is not served.
+///
+/// A too-new ApiVersions request gets the v0 ApiVersions body with UNSUPPORTED_VERSION and the
+/// supported ranges (KIP-511), so the client retries with a version it knows. Anything else
+/// gets a bare header plus the UNSUPPORTED_VERSION code, and the connection is closed.
+pub(crate) fn undecodable_reply(err: &RequestError, out: &mut BytesMut) -> Option<bool> {
+    let (api_key, api_version, correlation_id) = err.header()?;
+    if api_key == api::ApiKey::ApiVersions as i16 && api_version > 0 {
+        let body = ResponseBody::ApiVersions(api_versions_body(code::UNSUPPORTED_VERSION));
+        api::encode_response(correlation_id, api_key, 0, &body, out).ok()?;
+        return Some(true);
+    }
+    out.put_i32(6);
+    out.put_i32(correlation_id);
+    out.put_i16(code::UNSUPPORTED_VERSION);
+    let _ = Header { api_key, api_version, correlation_id };
+    Some(false)
+}
