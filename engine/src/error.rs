@@ -61,6 +61,9 @@ pub enum EngineError {
     /// The group id is empty or otherwise invalid.
     #[error("invalid group id")]
     InvalidGroupId,
+    /// The metadata of a committed offset is longer than allowed.
+    #[error("offset metadata too large")]
+    OffsetMetadataTooLarge,
     /// The storage backend failed; nothing was acknowledged.
     #[error("storage: {0}")]
     Storage(#[from] StorageError),

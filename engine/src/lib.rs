@@ -35,6 +35,7 @@ pub use data::{
 };
 pub use engine::Engine;
 pub use error::EngineError;
+pub use group::offsets::{CommitResults, OffsetToCommit};
 pub use group::types::{
     GroupDescription, GroupListing, GroupState, JoinGroup, JoinResult, JoinedMember,
     MemberDescription, Output, SyncGroup, SyncResult, Waiter,
