@@ -2,6 +2,15 @@
 //!
 //! The engine never reads a clock, never spawns a thread and never touches a socket: time is
 //! passed in, storage is a trait object the caller provides.
+//!
+//! - Topics and partitions: [`Engine::create_topic`], [`Engine::produce`], [`Engine::fetch`].
+//!   A produce is stored as one batch in the format of [`batch`]; the engine keeps only offsets
+//!   and idempotent-producer state in memory and reads data back through [`Storage`].
+//! - Consumer groups follow Kafka's classic coordinator. Joins and syncs may complete later:
+//!   their answers are taken with [`Engine::poll_output`]. Deadlines (sessions, rebalances) are
+//!   reported by [`Engine::poll_timeout`] and processed by [`Engine::handle_timeout`].
+//! - Randomness (member ids, topic ids) comes from [`rng::Rng`] seeded by
+//!   [`EngineConfig::seed`], so the same calls give the same results.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

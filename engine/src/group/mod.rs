@@ -66,9 +66,19 @@ impl Engine {
             group.rejoin(now, waiter, &id, req, delay, &mut self.outputs);
             return Ok(());
         }
+        let static_member = match (&req.group_instance_id, req.member_id.is_empty()) {
+            (Some(instance), true) => group.member_by_instance(instance),
+            _ => None,
+        };
+        if let Some(old_id) = static_member {
+            let id = format!("{}-{}", req.client_id, self.rng.hex32());
+            group.replace_member(&old_id, &id, &mut self.outputs);
+            group.rejoin(now, waiter, &id, req, delay, &mut self.outputs);
+            return Ok(());
+        }
         let member_id = if req.member_id.is_empty() {
             let id = format!("{}-{}", req.client_id, self.rng.hex32());
-            if req.require_known_member_id {
+            if req.require_known_member_id && req.group_instance_id.is_none() {
                 group
                     .pending
                     .insert(id.clone(), now + req.session_timeout_ms);

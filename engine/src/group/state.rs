@@ -193,6 +193,45 @@ impl Group {
         self.try_complete_join(now, out);
     }
 
+    /// The member with this static instance id, if any.
+    pub(crate) fn member_by_instance(&self, instance: &str) -> Option<String> {
+        let found = self
+            .members
+            .iter()
+            .find(|(_, m)| m.group_instance_id.as_deref() == Some(instance));
+        found.map(|(id, _)| id.clone())
+    }
+
+    /// Moves a static member to a new member id (a restarted static member), keeping its
+    /// assignment and leadership; parked requests of the old id fail with `UnknownMemberId`.
+    pub(crate) fn replace_member(
+        &mut self,
+        old_id: &str,
+        new_id: &str,
+        out: &mut VecDeque<Output>,
+    ) {
+        let Some(mut m) = self.members.remove(old_id) else {
+            return;
+        };
+        let fenced = Err(EngineError::UnknownMemberId);
+        if let Some(waiter) = m.join_waiter.take() {
+            out.push_back(Output::Joined {
+                waiter,
+                result: fenced,
+            });
+        }
+        if let Some(waiter) = m.sync_waiter.take() {
+            out.push_back(Output::Synced {
+                waiter,
+                result: Err(EngineError::UnknownMemberId),
+            });
+        }
+        if self.leader.as_deref() == Some(old_id) {
+            self.leader = Some(new_id.to_owned());
+        }
+        self.members.insert(new_id.to_owned(), m);
+    }
+
     /// Enters `PreparingRebalance`, failing parked syncs.
     pub(crate) fn prepare_rebalance(
         &mut self,

@@ -449,3 +449,35 @@ fn committed_offsets_survive_reopen() {
     let e2 = Engine::open(EngineConfig::default(), Box::new(s), 0).unwrap();
     assert_eq!(e2.fetch_offsets("g", None)[0].1.as_ref().unwrap().offset, 9);
 }
+
+#[test]
+fn static_member_restart_keeps_its_assignment() {
+    let mut e = engine(0);
+    let mut req = join_req("", "s1");
+    req.group_instance_id = Some("inst-1".into());
+    e.join_group(0, w(1), req.clone());
+    let r = ok_join(&mut joins(&mut e), 1);
+    let first_id = r.member_id.clone();
+    e.sync_group(
+        1,
+        w(1),
+        sync_req(&first_id, 1, vec![(first_id.clone(), Bytes::from("p0"))]),
+    );
+    drain(&mut e);
+    // Restarted with the same instance id: it gets a new member id and the old one is gone.
+    // It was the leader, so its rejoin rebalances (at once, being the only member).
+    e.join_group(10, w(2), req);
+    let r2 = ok_join(&mut joins(&mut e), 2);
+    assert_ne!(r2.member_id, first_id);
+    assert_eq!(r2.leader, r2.member_id);
+    assert!(matches!(
+        e.heartbeat(20, "g", r2.generation_id, &first_id, None),
+        Err(EngineError::UnknownMemberId)
+    ));
+    assert_eq!(e.describe_group("g").members.len(), 1);
+    let left = e
+        .leave_group(30, "g", &[(String::new(), Some("inst-1".into()))])
+        .unwrap();
+    assert!(left[0].is_ok());
+    assert_eq!(e.describe_group("g").state, GroupState::Empty);
+}
