@@ -2,6 +2,10 @@
 //!
 //! Every decompressor stops at a caller-given limit and fails instead of allocating more, so a
 //! small compressed batch ("decompression bomb") cannot make the broker allocate gigabytes.
+//! Output is read through `Read::take(limit + 1)`, so at most `limit + 1` bytes are produced
+//! before the error. Besides its output, a decoder holds at most its working buffers: lz4
+//! blocks of at most 4 MiB, and a zstd window of at most 128 MiB (zstd's default
+//! `windowLogMax` of 27, which Kafka clients stay within).
 
 use std::io::{Read, Write};
 
