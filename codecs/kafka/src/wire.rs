@@ -5,7 +5,9 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
-use crate::error::DecodeError;
+use std::collections::BTreeMap;
+
+use crate::error::{DecodeError, EncodeError};
 
 /// A cursor over one complete, delimited piece of input (a frame or a record batch).
 #[derive(Debug, Clone)]
@@ -36,11 +38,19 @@ impl Reader {
 
     /// Fails with [`DecodeError::TrailingData`] if anything is left.
     pub fn finish(&self) -> Result<(), DecodeError> {
-        if self.buf.is_empty() { Ok(()) } else { Err(DecodeError::TrailingData) }
+        if self.buf.is_empty() {
+            Ok(())
+        } else {
+            Err(DecodeError::TrailingData)
+        }
     }
 
     fn need(&self, n: usize, what: &'static str) -> Result<(), DecodeError> {
-        if self.buf.len() < n { Err(DecodeError::Truncated(what)) } else { Ok(()) }
+        if self.buf.len() < n {
+            Err(DecodeError::Truncated(what))
+        } else {
+            Ok(())
+        }
     }
 
     get_int!(i8, i8, get_i8);
@@ -112,7 +122,11 @@ impl Reader {
     /// Reads a length that must fit in the remaining input, where `-1` (or compact `0`) is null.
     fn checked_len(&self, len: i64, what: &'static str) -> Result<Option<usize>, DecodeError> {
         if len < 0 {
-            return if len == -1 { Ok(None) } else { Err(DecodeError::Invalid(what)) };
+            return if len == -1 {
+                Ok(None)
+            } else {
+                Err(DecodeError::Invalid(what))
+            };
         }
         let len = len as usize;
         if len > self.buf.len() {
@@ -172,7 +186,8 @@ impl Reader {
 
     /// Reads a non-null string with the given length encoding.
     pub fn string(&mut self, kind: Len) -> Result<String, DecodeError> {
-        self.nullable_string(kind)?.ok_or(DecodeError::Invalid("null string"))
+        self.nullable_string(kind)?
+            .ok_or(DecodeError::Invalid("null string"))
     }
 
     /// Reads nullable bytes with the given length encoding, without copying.
@@ -182,7 +197,8 @@ impl Reader {
 
     /// Reads non-null bytes with the given length encoding, without copying.
     pub fn bytes(&mut self, kind: Len) -> Result<Bytes, DecodeError> {
-        self.nullable_bytes(kind)?.ok_or(DecodeError::Invalid("null bytes"))
+        self.nullable_bytes(kind)?
+            .ok_or(DecodeError::Invalid("null bytes"))
     }
 }
 
@@ -251,13 +267,159 @@ pub fn put_nullable_bytes(w: &mut BytesMut, kind: Len, v: Option<&[u8]>) {
     }
 }
 
+/// Length encoding of strings: `int16` classic, compact in flexible versions.
+pub fn string_len(flexible: bool) -> Len {
+    if flexible { Len::Compact } else { Len::I16 }
+}
+
+/// Length encoding of bytes and arrays: `int32` classic, compact in flexible versions.
+pub fn bytes_len(flexible: bool) -> Len {
+    if flexible { Len::Compact } else { Len::I32 }
+}
+
+/// Reads an array whose count is checked against the input (each element takes at least
+/// `min_elem_bytes`) before anything is allocated. `None` is a null array.
+pub fn read_array<T>(
+    r: &mut Reader,
+    kind: Len,
+    min_elem_bytes: usize,
+    mut elem: impl FnMut(&mut Reader) -> Result<T, DecodeError>,
+) -> Result<Option<Vec<T>>, DecodeError> {
+    let Some(n) = r.array_len(kind, min_elem_bytes)? else {
+        return Ok(None);
+    };
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push(elem(r)?);
+    }
+    Ok(Some(out))
+}
+
+/// Reads a tagged-field section. `known(tag, reader)` decodes a tag it knows from a reader
+/// holding exactly that field and returns `true`, or returns `false` to keep the field in
+/// `unknown`. Tags must be strictly increasing.
+pub fn read_tagged_fields(
+    r: &mut Reader,
+    unknown: &mut BTreeMap<i32, Bytes>,
+    mut known: impl FnMut(i32, &mut Reader) -> Result<bool, DecodeError>,
+) -> Result<(), DecodeError> {
+    let count = r.uvarint()?;
+    let mut last: i64 = -1;
+    for _ in 0..count {
+        let tag = r.uvarint()?;
+        if i64::from(tag) <= last {
+            return Err(DecodeError::Invalid("tagged fields out of order"));
+        }
+        last = i64::from(tag);
+        let tag = i32::try_from(tag).map_err(|_| DecodeError::Invalid("tag exceeds i32"))?;
+        let size = r.uvarint()? as usize;
+        let mut field = Reader::new(r.take(size)?);
+        if known(tag, &mut field)? {
+            field.finish()?;
+        } else {
+            let rest = field.remaining();
+            unknown.insert(tag, field.take(rest)?);
+        }
+    }
+    Ok(())
+}
+
+/// Writes a tagged-field section: the `known` fields (already encoded, in ascending tag
+/// order) merged with `unknown` ones; a known tag wins over an unknown one with the same tag.
+pub fn put_tagged_fields(
+    w: &mut BytesMut,
+    known: Vec<(i32, BytesMut)>,
+    unknown: &BTreeMap<i32, Bytes>,
+) {
+    let known_tags: Vec<i32> = known.iter().map(|(k, _)| *k).collect();
+    let dup = |t: &i32| known_tags.contains(t);
+    let unknown_count = unknown.keys().filter(|t| !dup(t)).count();
+    put_uvarint(w, (known.len() + unknown_count) as u32);
+    let mut known = known.into_iter().peekable();
+    let mut unknown = unknown.iter().filter(|(t, _)| !dup(t)).peekable();
+    loop {
+        let take_known = match (known.peek(), unknown.peek()) {
+            (None, None) => break,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (Some((k, _)), Some((u, _))) => k < *u,
+        };
+        let (tag, data): (i32, &[u8]) = if take_known {
+            let (tag, data) = known.next().expect("peeked");
+            put_tagged(w, tag, &data);
+            continue;
+        } else {
+            let (tag, data) = unknown.next().expect("peeked");
+            (*tag, data)
+        };
+        put_tagged(w, tag, data);
+    }
+}
+
+fn put_tagged(w: &mut BytesMut, tag: i32, data: &[u8]) {
+    put_uvarint(w, tag as u32);
+    put_uvarint(w, data.len() as u32);
+    w.put_slice(data);
+}
+
+fn check_len(kind: Len, len: usize, field: &'static str) -> Result<(), EncodeError> {
+    let max = match kind {
+        Len::I16 => i16::MAX as usize,
+        Len::I32 | Len::Compact => i32::MAX as usize - 1,
+    };
+    if len > max {
+        Err(EncodeError::TooLong(field))
+    } else {
+        Ok(())
+    }
+}
+
+/// Writes a nullable string or byte string, failing if it is too long for `kind`.
+pub fn put_bytes_checked(
+    w: &mut BytesMut,
+    kind: Len,
+    v: Option<&[u8]>,
+    field: &'static str,
+) -> Result<(), EncodeError> {
+    if let Some(v) = v {
+        check_len(kind, v.len(), field)?;
+    }
+    put_nullable_bytes(w, kind, v);
+    Ok(())
+}
+
+/// Writes an array length (`None` is null), failing if it is too long for `kind`.
+pub fn put_array_len(
+    w: &mut BytesMut,
+    kind: Len,
+    len: Option<usize>,
+    field: &'static str,
+) -> Result<(), EncodeError> {
+    if let Some(n) = len {
+        check_len(kind, n, field)?;
+    }
+    put_length(w, kind, len);
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn varints_round_trip() {
-        for v in [0i64, 1, -1, 63, -64, 64, 300, i64::from(i32::MAX), i64::MIN, i64::MAX] {
+        for v in [
+            0i64,
+            1,
+            -1,
+            63,
+            -64,
+            64,
+            300,
+            i64::from(i32::MAX),
+            i64::MIN,
+            i64::MAX,
+        ] {
             let mut w = BytesMut::new();
             put_varlong(&mut w, v);
             assert_eq!(w.len(), varlong_len(v));
@@ -281,6 +443,9 @@ mod tests {
     fn compact_null_and_empty() {
         let mut r = Reader::new(Bytes::from_static(&[0, 1]));
         assert_eq!(r.nullable_string(Len::Compact).unwrap(), None);
-        assert_eq!(r.nullable_string(Len::Compact).unwrap(), Some(String::new()));
+        assert_eq!(
+            r.nullable_string(Len::Compact).unwrap(),
+            Some(String::new())
+        );
     }
 }
