@@ -97,6 +97,22 @@ impl Engine {
         Ok(())
     }
 
+    /// Replaces a topic's configs (the Kafka AlterConfigs semantics).
+    pub fn set_topic_configs(
+        &mut self,
+        name: &str,
+        configs: BTreeMap<String, String>,
+    ) -> Result<(), EngineError> {
+        let Some(info) = self.topics.get(name) else {
+            return Err(EngineError::UnknownTopicOrPartition);
+        };
+        let mut changed = info.clone();
+        changed.configs = configs;
+        self.storage.put_topic(&changed.meta())?;
+        self.topics.insert(name.to_owned(), changed);
+        Ok(())
+    }
+
     /// A topic by name.
     pub fn topic(&self, name: &str) -> Option<&TopicInfo> {
         self.topics.get(name)

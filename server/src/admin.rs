@@ -15,13 +15,21 @@ pub fn drive(conn: &mut Conn, broker: &Broker) {
     }
     let Some(end) = conn.rbuf.windows(4).position(|w| w == b"\r\n\r\n") else {
         if conn.rbuf.len() >= REQUEST_BYTES_MAX {
-            reply(conn, "431 Request Header Fields Too Large", "text/plain", "too large\n");
+            reply(
+                conn,
+                "431 Request Header Fields Too Large",
+                "text/plain",
+                "too large\n",
+            );
         }
         return;
     };
     let head = String::from_utf8_lossy(&conn.rbuf[..end]).into_owned();
     let mut words = head.lines().next().unwrap_or_default().split_whitespace();
-    let (method, path) = (words.next().unwrap_or_default(), words.next().unwrap_or_default());
+    let (method, path) = (
+        words.next().unwrap_or_default(),
+        words.next().unwrap_or_default(),
+    );
     match (method, path) {
         ("GET", "/healthz" | "/readyz") => reply(conn, "200 OK", "text/plain", "ok\n"),
         ("GET", "/metrics") => {
@@ -29,7 +37,12 @@ pub fn drive(conn: &mut Conn, broker: &Broker) {
             reply(conn, "200 OK", "text/plain; version=0.0.4", &body);
         }
         ("GET", _) => reply(conn, "404 Not Found", "text/plain", "not found\n"),
-        _ => reply(conn, "405 Method Not Allowed", "text/plain", "method not allowed\n"),
+        _ => reply(
+            conn,
+            "405 Method Not Allowed",
+            "text/plain",
+            "method not allowed\n",
+        ),
     }
 }
 
@@ -47,7 +60,11 @@ fn reply(conn: &mut Conn, status: &str, content_type: &str, body: &str) {
 fn metrics(broker: &Broker) -> String {
     let mut out = String::new();
     let topics = broker.engine.topics().count();
-    let partitions: i64 = broker.engine.topics().map(|t| i64::from(t.partitions)).sum();
+    let partitions: i64 = broker
+        .engine
+        .topics()
+        .map(|t| i64::from(t.partitions))
+        .sum();
     let _ = writeln!(out, "# HELP portask_requests_total Kafka requests served.");
     let _ = writeln!(out, "# TYPE portask_requests_total counter");
     let _ = writeln!(out, "portask_requests_total {}", broker.requests_total);

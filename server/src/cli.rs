@@ -89,7 +89,9 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
             "--portask-addr" => &mut o.portask_addr,
             "--admin-addr" => &mut o.admin_addr,
             "--config" | "--data-dir" => {
-                let value = inline.or_else(|| args.next()).ok_or(format!("{name} needs a value"))?;
+                let value = inline
+                    .or_else(|| args.next())
+                    .ok_or(format!("{name} needs a value"))?;
                 if name == "--config" {
                     config = Some(PathBuf::from(value));
                 } else {
@@ -99,9 +101,16 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
             }
             _ => return Err(format!("unknown argument `{arg}` (see portask --help)")),
         };
-        *slot = Some(inline.or_else(|| args.next()).ok_or(format!("{name} needs a value"))?);
+        *slot = Some(
+            inline
+                .or_else(|| args.next())
+                .ok_or(format!("{name} needs a value"))?,
+        );
     }
-    Ok(Command::Serve { config, overrides: Box::new(o) })
+    Ok(Command::Serve {
+        config,
+        overrides: Box::new(o),
+    })
 }
 
 #[cfg(test)]
@@ -114,9 +123,10 @@ mod tests {
 
     #[test]
     fn parses_serve_and_flags() {
-        let Command::Serve { config, overrides } =
-            parse(args("serve --data-dir /d --kafka-addr=127.0.0.1:1 --config c.toml")).unwrap()
-        else {
+        let Command::Serve { config, overrides } = parse(args(
+            "serve --data-dir /d --kafka-addr=127.0.0.1:1 --config c.toml",
+        ))
+        .unwrap() else {
             panic!("not serve")
         };
         assert_eq!(config, Some(PathBuf::from("c.toml")));

@@ -165,8 +165,10 @@ impl Config {
     ) -> Result<Self, ConfigError> {
         let mut table = parse(DEFAULTS, "")?;
         if let Some(path) = file {
-            let text = std::fs::read_to_string(path)
-                .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
             let origin = format!(" in {}", path.display());
             merge(&mut table, parse(&text, &origin)?, "", &origin)?;
         }
@@ -176,9 +178,12 @@ impl Config {
             }
         }
         apply_flags(&mut table, flags);
-        let config: Self = Value::Table(table).try_into().map_err(|e: toml::de::Error| {
-            ConfigError::Invalid { origin: String::new(), message: e.to_string() }
-        })?;
+        let config: Self = Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Invalid {
+                origin: String::new(),
+                message: e.to_string(),
+            })?;
         config.validate()?;
         Ok(config)
     }
@@ -189,16 +194,25 @@ impl Config {
             message: format!("`{key}` {why}"),
         };
         if !(1..=10_000).contains(&self.kafka.default_partitions) {
-            return Err(bad("kafka.default_partitions", "must be between 1 and 10000"));
+            return Err(bad(
+                "kafka.default_partitions",
+                "must be between 1 and 10000",
+            ));
         }
         if self.kafka.max_frame_bytes < 1024 || self.kafka.max_frame_bytes > 1 << 30 {
-            return Err(bad("kafka.max_frame_bytes", "must be between 1024 and 1073741824"));
+            return Err(bad(
+                "kafka.max_frame_bytes",
+                "must be between 1024 and 1073741824",
+            ));
         }
         if self.storage.segment_bytes < 4096 {
             return Err(bad("storage.segment_bytes", "must be at least 4096"));
         }
         if self.groups.min_session_timeout_ms > self.groups.max_session_timeout_ms {
-            return Err(bad("groups.min_session_timeout_ms", "must not exceed max_session_timeout_ms"));
+            return Err(bad(
+                "groups.min_session_timeout_ms",
+                "must not exceed max_session_timeout_ms",
+            ));
         }
         if !(1..=22).contains(&self.storage.compression_level) {
             return Err(bad("storage.compression_level", "must be between 1 and 22"));
@@ -222,8 +236,10 @@ impl Config {
 }
 
 fn parse(text: &str, origin: &str) -> Result<Table, ConfigError> {
-    text.parse::<Table>()
-        .map_err(|e| ConfigError::Invalid { origin: origin.to_owned(), message: e.to_string() })
+    text.parse::<Table>().map_err(|e| ConfigError::Invalid {
+        origin: origin.to_owned(),
+        message: e.to_string(),
+    })
 }
 
 /// Merges `over` into `base`; every key of `over` must exist in `base` (the defaults).
@@ -233,7 +249,12 @@ fn merge(base: &mut Table, over: Table, prefix: &str, origin: &str) -> Result<()
         match (base.get_mut(&key), value) {
             (Some(Value::Table(b)), Value::Table(o)) => merge(b, o, &format!("{path}."), origin)?,
             (Some(slot), value) => *slot = value,
-            (None, _) => return Err(ConfigError::UnknownKey { key: path, origin: origin.into() }),
+            (None, _) => {
+                return Err(ConfigError::UnknownKey {
+                    key: path,
+                    origin: origin.into(),
+                });
+            }
         }
     }
     Ok(())
@@ -251,7 +272,10 @@ fn apply_env(table: &mut Table, rest: &str, value: &str, var: &str) -> Result<()
             let key = lower.strip_prefix(section.as_str())?.strip_prefix('_')?;
             v.as_table_mut()?.get_mut(key)
         });
-        found.ok_or_else(|| ConfigError::UnknownKey { key: var.to_owned(), origin: origin.clone() })?
+        found.ok_or_else(|| ConfigError::UnknownKey {
+            key: var.to_owned(),
+            origin: origin.clone(),
+        })?
     };
     let invalid = |what: &str| ConfigError::Invalid {
         origin: origin.clone(),
@@ -287,7 +311,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     #[test]
@@ -300,7 +327,10 @@ mod tests {
 
     #[test]
     fn env_and_flags_override() {
-        let flags = Overrides { kafka_addr: Some("127.0.0.1:19092".into()), ..Default::default() };
+        let flags = Overrides {
+            kafka_addr: Some("127.0.0.1:19092".into()),
+            ..Default::default()
+        };
         let vars = env(&[
             ("PORTASK_KAFKA_DEFAULT_PARTITIONS", "4"),
             ("PORTASK_DATA_DIR", "/tmp/x"),
@@ -316,15 +346,38 @@ mod tests {
 
     #[test]
     fn errors_name_the_key() {
-        let e = Config::load(None, env(&[("PORTASK_KAFKA_NOPE", "1")]), &Overrides::default());
+        let e = Config::load(
+            None,
+            env(&[("PORTASK_KAFKA_NOPE", "1")]),
+            &Overrides::default(),
+        );
         assert!(e.unwrap_err().to_string().contains("PORTASK_KAFKA_NOPE"));
-        let e = Config::load(None, env(&[("PORTASK_KAFKA_DEFAULT_PARTITIONS", "x")]), &Overrides::default());
+        let e = Config::load(
+            None,
+            env(&[("PORTASK_KAFKA_DEFAULT_PARTITIONS", "x")]),
+            &Overrides::default(),
+        );
         assert!(e.unwrap_err().to_string().contains("expected an integer"));
-        let e = Config::load(None, env(&[("PORTASK_KAFKA_DEFAULT_PARTITIONS", "0")]), &Overrides::default());
-        assert!(e.unwrap_err().to_string().contains("kafka.default_partitions"));
-        let flags = Overrides { admin_addr: Some("nonsense".into()), ..Default::default() };
+        let e = Config::load(
+            None,
+            env(&[("PORTASK_KAFKA_DEFAULT_PARTITIONS", "0")]),
+            &Overrides::default(),
+        );
+        assert!(
+            e.unwrap_err()
+                .to_string()
+                .contains("kafka.default_partitions")
+        );
+        let flags = Overrides {
+            admin_addr: Some("nonsense".into()),
+            ..Default::default()
+        };
         assert!(Config::load(None, [], &flags).is_err());
-        let e = Config::load(None, env(&[("PORTASK_STORAGE_BACKEND", "tape")]), &Overrides::default());
+        let e = Config::load(
+            None,
+            env(&[("PORTASK_STORAGE_BACKEND", "tape")]),
+            &Overrides::default(),
+        );
         assert!(e.unwrap_err().to_string().contains("tape"));
     }
 

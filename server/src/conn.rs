@@ -122,8 +122,7 @@ impl Conn {
 
     /// Whether the connection is finished and can be dropped.
     pub fn is_done(&self) -> bool {
-        self.broken
-            || (self.wbuf.is_empty() && (self.close_after_flush || self.read_closed))
+        self.broken || (self.wbuf.is_empty() && (self.close_after_flush || self.read_closed))
     }
 
     /// Registers or re-registers with the interest the state calls for; READABLE unless the

@@ -28,8 +28,14 @@ pub fn serve(config: Config) -> io::Result<()> {
     let engine = Engine::open(engine_config(&config), storage, 0).map_err(io::Error::other)?;
     let kafka = Listener::bind(config.kafka.listen, Kind::Kafka)?;
     let admin = Listener::bind(config.admin.listen, Kind::Admin)?;
-    eprintln!("portask: kafka listener ready on {}", kafka.sock.local_addr()?);
-    eprintln!("portask: admin listener ready on {}", admin.sock.local_addr()?);
+    eprintln!(
+        "portask: kafka listener ready on {}",
+        kafka.sock.local_addr()?
+    );
+    eprintln!(
+        "portask: admin listener ready on {}",
+        admin.sock.local_addr()?
+    );
     eprintln!(
         "portask: amqp ({}) and portask ({}) protocols are not served by this version",
         config.amqp.listen, config.portask.listen
@@ -51,7 +57,10 @@ fn open_storage(config: &Config) -> io::Result<Box<dyn Storage>> {
                 ..Default::default()
             };
             let disk = storage::DiskStorage::open(&config.data_dir, opts).map_err(|e| {
-                io::Error::other(format!("cannot open data dir {}: {e}", config.data_dir.display()))
+                io::Error::other(format!(
+                    "cannot open data dir {}: {e}",
+                    config.data_dir.display()
+                ))
             })?;
             Box::new(disk)
         }
@@ -64,7 +73,9 @@ fn engine_config(config: &Config) -> EngineConfig {
         default_partitions: config.kafka.default_partitions,
         compression: match config.storage.compression {
             CompressionName::None => StoredCompression::None,
-            CompressionName::Zstd => StoredCompression::Zstd { level: config.storage.compression_level },
+            CompressionName::Zstd => StoredCompression::Zstd {
+                level: config.storage.compression_level,
+            },
             CompressionName::Lz4 => StoredCompression::Lz4,
             CompressionName::Snappy => StoredCompression::Snappy,
         },

@@ -72,7 +72,10 @@ impl Worker {
             next_serial: 0,
             still_ready: Vec::new(),
         };
-        worker.poll.registry().register(&mut worker.signals, SIGNALS, Interest::READABLE)?;
+        worker
+            .poll
+            .registry()
+            .register(&mut worker.signals, SIGNALS, Interest::READABLE)?;
         for (i, l) in worker.listeners.iter_mut().enumerate() {
             worker.poll.registry().register(
                 &mut l.sock,
@@ -84,8 +87,13 @@ impl Worker {
     }
 
     fn now(&self) -> Now {
-        let wall = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
-        Now { mono: self.started.elapsed().as_millis() as u64, wall: wall as i64 }
+        let wall = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        Now {
+            mono: self.started.elapsed().as_millis() as u64,
+            wall: wall as i64,
+        }
     }
 
     /// Runs until SIGTERM or SIGINT, then syncs storage. Returns the broker for inspection.
@@ -124,11 +132,15 @@ impl Worker {
             return Some(Duration::ZERO);
         }
         let now = self.started.elapsed().as_millis() as u64;
-        self.broker.next_deadline().map(|d| Duration::from_millis(d.saturating_sub(now)))
+        self.broker
+            .next_deadline()
+            .map(|d| Duration::from_millis(d.saturating_sub(now)))
     }
 
     fn accept(&mut self, index: usize) {
-        let Some(listener) = self.listeners.get(index) else { return };
+        let Some(listener) = self.listeners.get(index) else {
+            return;
+        };
         let kind = listener.kind;
         loop {
             match listener.sock.accept() {
@@ -138,7 +150,9 @@ impl Worker {
                     let entry = self.conns.vacant_entry();
                     let key = entry.key();
                     let conn = entry.insert(Conn::new(sock, peer, kind, self.next_serial));
-                    if conn.update_interest(self.poll.registry(), Token(key + FIRST_CONN)).is_err()
+                    if conn
+                        .update_interest(self.poll.registry(), Token(key + FIRST_CONN))
+                        .is_err()
                     {
                         self.conns.remove(key);
                     }
@@ -156,7 +170,9 @@ impl Worker {
 
     /// Reads what the socket has and runs the requests it completes.
     fn serve(&mut self, key: usize, now: Now) {
-        let Some(conn) = self.conns.get_mut(key) else { return };
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
         let budget_left = match conn.kind {
             Kind::Kafka => conn.fill(self.broker.read_buffer_limit()),
             Kind::Admin => conn.fill(admin::REQUEST_BYTES_MAX),
@@ -182,13 +198,16 @@ impl Worker {
 
     /// Writes pending output, updates interest, and drops finished connections.
     fn finish(&mut self, key: usize) {
-        let Some(conn) = self.conns.get_mut(key) else { return };
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
         conn.flush();
         let token = Token(key + FIRST_CONN);
         if conn.is_done() || conn.update_interest(self.poll.registry(), token).is_err() {
             let mut conn = self.conns.remove(key);
             let _ = self.poll.registry().deregister(&mut conn.sock);
-            self.broker.connection_closed(kafka::conn_id(key, conn.serial));
+            self.broker
+                .connection_closed(kafka::conn_id(key, conn.serial));
         }
     }
 
@@ -196,7 +215,8 @@ impl Worker {
         eprintln!("portask: shutting down");
         for (key, conn) in &mut self.conns {
             conn.flush();
-            self.broker.connection_closed(kafka::conn_id(key, conn.serial));
+            self.broker
+                .connection_closed(kafka::conn_id(key, conn.serial));
         }
         self.broker.sync().map_err(io::Error::other)?;
         Ok(self.broker)

@@ -6,14 +6,16 @@ use portask_engine::{EngineError, TopicInfo};
 use portask_kafka::api::ResponseBody;
 use portask_kafka::error_codes as code;
 use portask_kafka::generated::{
-    create_partitions_response, create_topics_response, delete_topics_response,
-    describe_configs_response, CreatePartitionsRequest, CreatePartitionsResponse,
+    AlterConfigsRequest, AlterConfigsResponse, CreatePartitionsRequest, CreatePartitionsResponse,
     CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse,
-    DescribeConfigsRequest, DescribeConfigsResponse,
+    DescribeConfigsRequest, DescribeConfigsResponse, IncrementalAlterConfigsRequest,
+    IncrementalAlterConfigsResponse, alter_configs_response, create_partitions_response,
+    create_topics_response, delete_topics_response, describe_configs_response,
+    incremental_alter_configs_response,
 };
 
-use super::errors::{code_and_message, code_of_result};
 use super::Ctx;
+use super::errors::{code_and_message, code_of_result};
 
 /// DescribeConfigs resource types.
 const RESOURCE_TOPIC: i8 = 2;
@@ -40,19 +42,30 @@ pub(crate) fn create_topics(ctx: &mut Ctx<'_>, req: CreateTopicsRequest) -> Resp
         .topics
         .into_iter()
         .map(|t| {
-            let configs: BTreeMap<String, String> =
-                t.configs.into_iter().filter_map(|c| Some((c.name, c.value?))).collect();
+            let configs: BTreeMap<String, String> = t
+                .configs
+                .into_iter()
+                .filter_map(|c| Some((c.name, c.value?)))
+                .collect();
             let result = if t.replication_factor > 1 {
-                Err(EngineError::InvalidRequest("replication factor above 1 on a single broker"))
+                Err(EngineError::InvalidRequest(
+                    "replication factor above 1 on a single broker",
+                ))
             } else if req.validate_only {
                 validate_new_topic(ctx, &t.name)
             } else {
-                ctx.broker.engine.create_topic(&t.name, t.num_partitions, configs).map(Some)
+                ctx.broker
+                    .engine
+                    .create_topic(&t.name, t.num_partitions, configs)
+                    .map(Some)
             };
             topic_result(t.name, result)
         })
         .collect();
-    ResponseBody::CreateTopics(CreateTopicsResponse { topics, ..Default::default() })
+    ResponseBody::CreateTopics(CreateTopicsResponse {
+        topics,
+        ..Default::default()
+    })
 }
 
 fn validate_new_topic(ctx: &Ctx<'_>, name: &str) -> Result<Option<TopicInfo>, EngineError> {
@@ -89,21 +102,33 @@ fn topic_result(
 }
 
 pub(crate) fn delete_topics(ctx: &mut Ctx<'_>, req: DeleteTopicsRequest) -> ResponseBody {
-    let targets: Vec<(Option<String>, [u8; 16])> = if ctx.header.api_version >= DELETE_BY_ID_MIN_VERSION {
-        req.topics
-            .into_iter()
-            .map(|t| {
-                let name = t.name.or_else(|| ctx.broker.engine.topic_by_id(&t.topic_id).map(|i| i.name.clone()));
-                (name, t.topic_id)
-            })
-            .collect()
-    } else {
-        req.topic_names.into_iter().map(|n| (Some(n), [0; 16])).collect()
-    };
+    let targets: Vec<(Option<String>, [u8; 16])> =
+        if ctx.header.api_version >= DELETE_BY_ID_MIN_VERSION {
+            req.topics
+                .into_iter()
+                .map(|t| {
+                    let name = t.name.or_else(|| {
+                        ctx.broker
+                            .engine
+                            .topic_by_id(&t.topic_id)
+                            .map(|i| i.name.clone())
+                    });
+                    (name, t.topic_id)
+                })
+                .collect()
+        } else {
+            req.topic_names
+                .into_iter()
+                .map(|n| (Some(n), [0; 16]))
+                .collect()
+        };
     let responses = targets
         .into_iter()
         .map(|(name, topic_id)| {
-            let id = name.as_deref().and_then(|n| ctx.broker.engine.topic(n)).map_or(topic_id, |i| i.id);
+            let id = name
+                .as_deref()
+                .and_then(|n| ctx.broker.engine.topic(n))
+                .map_or(topic_id, |i| i.id);
             let result = match &name {
                 Some(n) => ctx.broker.engine.delete_topic(n),
                 None => Err(EngineError::UnknownTopicOrPartition),
@@ -120,7 +145,10 @@ pub(crate) fn delete_topics(ctx: &mut Ctx<'_>, req: DeleteTopicsRequest) -> Resp
             }
         })
         .collect();
-    ResponseBody::DeleteTopics(DeleteTopicsResponse { responses, ..Default::default() })
+    ResponseBody::DeleteTopics(DeleteTopicsResponse {
+        responses,
+        ..Default::default()
+    })
 }
 
 pub(crate) fn create_partitions(ctx: &mut Ctx<'_>, req: CreatePartitionsRequest) -> ResponseBody {
@@ -129,7 +157,11 @@ pub(crate) fn create_partitions(ctx: &mut Ctx<'_>, req: CreatePartitionsRequest)
         .into_iter()
         .map(|t| {
             let result = if req.validate_only {
-                ctx.broker.engine.topic(&t.name).map(|_| ()).ok_or(EngineError::UnknownTopicOrPartition)
+                ctx.broker
+                    .engine
+                    .topic(&t.name)
+                    .map(|_| ())
+                    .ok_or(EngineError::UnknownTopicOrPartition)
             } else {
                 ctx.broker.engine.create_partitions(&t.name, t.count)
             };
@@ -145,10 +177,14 @@ pub(crate) fn create_partitions(ctx: &mut Ctx<'_>, req: CreatePartitionsRequest)
             }
         })
         .collect();
-    ResponseBody::CreatePartitions(CreatePartitionsResponse { results, ..Default::default() })
+    ResponseBody::CreatePartitions(CreatePartitionsResponse {
+        results,
+        ..Default::default()
+    })
 }
 
 pub(crate) fn describe_configs(ctx: &mut Ctx<'_>, req: DescribeConfigsRequest) -> ResponseBody {
+    let version = ctx.header.api_version;
     let results = req
         .resources
         .into_iter()
@@ -179,20 +215,30 @@ pub(crate) fn describe_configs(ctx: &mut Ctx<'_>, req: DescribeConfigsRequest) -
             };
             result.configs = entries
                 .into_iter()
-                .filter(|(name, _, _)| r.configuration_keys.as_ref().is_none_or(|keys| keys.contains(name)))
-                .map(|(name, value, source)| describe_configs_response::DescribeConfigsResourceResult {
-                    name,
-                    value: Some(value),
-                    read_only: r.resource_type == RESOURCE_BROKER,
-                    is_default: source == SOURCE_DEFAULT,
-                    config_source: source,
-                    ..Default::default()
+                .filter(|(name, _, _)| {
+                    r.configuration_keys
+                        .as_ref()
+                        .is_none_or(|keys| keys.contains(name))
+                })
+                .map(|(name, value, source)| {
+                    describe_configs_response::DescribeConfigsResourceResult {
+                        name,
+                        value: Some(value),
+                        read_only: r.resource_type == RESOURCE_BROKER,
+                        // v0 says whether a value is the default; v1+ says where it comes from.
+                        is_default: version == 0 && source == SOURCE_DEFAULT,
+                        config_source: if version == 0 { -1 } else { source },
+                        ..Default::default()
+                    }
                 })
                 .collect();
             result
         })
         .collect();
-    ResponseBody::DescribeConfigs(DescribeConfigsResponse { results, ..Default::default() })
+    ResponseBody::DescribeConfigs(DescribeConfigsResponse {
+        results,
+        ..Default::default()
+    })
 }
 
 fn topic_configs(info: &TopicInfo) -> Vec<(String, String, i8)> {
@@ -201,7 +247,156 @@ fn topic_configs(info: &TopicInfo) -> Vec<(String, String, i8)> {
         .filter(|(k, _)| !info.configs.contains_key(*k))
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned(), SOURCE_DEFAULT))
         .collect();
-    out.extend(info.configs.iter().map(|(k, v)| (k.clone(), v.clone(), SOURCE_TOPIC)));
+    out.extend(
+        info.configs
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone(), SOURCE_TOPIC)),
+    );
     out.sort();
     out
+}
+
+/// IncrementalAlterConfigs operations.
+const OP_SET: i8 = 0;
+const OP_DELETE: i8 = 1;
+const OP_APPEND: i8 = 2;
+const OP_SUBTRACT: i8 = 3;
+
+/// Applies new configs to a topic resource; broker configs are read-only here.
+fn alter_topic(
+    ctx: &mut Ctx<'_>,
+    resource_type: i8,
+    name: &str,
+    validate_only: bool,
+    change: impl FnOnce(&mut BTreeMap<String, String>) -> Result<(), &'static str>,
+) -> (i16, Option<String>) {
+    if resource_type != RESOURCE_TOPIC {
+        return (
+            code::INVALID_REQUEST,
+            Some("only topic configs can be altered".to_owned()),
+        );
+    }
+    let Some(info) = ctx.broker.engine.topic(name) else {
+        return (code::UNKNOWN_TOPIC_OR_PARTITION, None);
+    };
+    let mut configs = info.configs.clone();
+    if let Err(why) = change(&mut configs) {
+        return (code::INVALID_CONFIG, Some(why.to_owned()));
+    }
+    if validate_only {
+        return (code::NONE, None);
+    }
+    match ctx.broker.engine.set_topic_configs(name, configs) {
+        Ok(()) => (code::NONE, None),
+        Err(e) => code_and_message(&e),
+    }
+}
+
+pub(crate) fn alter_configs(ctx: &mut Ctx<'_>, req: AlterConfigsRequest) -> ResponseBody {
+    let responses = req
+        .resources
+        .into_iter()
+        .map(|r| {
+            let new: BTreeMap<String, String> = r
+                .configs
+                .into_iter()
+                .filter_map(|c| Some((c.name, c.value?)))
+                .collect();
+            let (error_code, error_message) = alter_topic(
+                ctx,
+                r.resource_type,
+                &r.resource_name,
+                req.validate_only,
+                |c| {
+                    *c = new;
+                    Ok(())
+                },
+            );
+            alter_configs_response::AlterConfigsResourceResponse {
+                error_code,
+                error_message,
+                resource_type: r.resource_type,
+                resource_name: r.resource_name,
+                ..Default::default()
+            }
+        })
+        .collect();
+    ResponseBody::AlterConfigs(AlterConfigsResponse {
+        responses,
+        ..Default::default()
+    })
+}
+
+pub(crate) fn incremental_alter_configs(
+    ctx: &mut Ctx<'_>,
+    req: IncrementalAlterConfigsRequest,
+) -> ResponseBody {
+    let responses = req
+        .resources
+        .into_iter()
+        .map(|r| {
+            let ops = r.configs;
+            let (error_code, error_message) = alter_topic(
+                ctx,
+                r.resource_type,
+                &r.resource_name,
+                req.validate_only,
+                |c| {
+                    ops.into_iter()
+                        .try_for_each(|op| apply_op(c, op.config_operation, op.name, op.value))
+                },
+            );
+            incremental_alter_configs_response::AlterConfigsResourceResponse {
+                error_code,
+                error_message,
+                resource_type: r.resource_type,
+                resource_name: r.resource_name,
+                ..Default::default()
+            }
+        })
+        .collect();
+    ResponseBody::IncrementalAlterConfigs(IncrementalAlterConfigsResponse {
+        responses,
+        ..Default::default()
+    })
+}
+
+/// One IncrementalAlterConfigs operation; list values are comma-separated, as in Kafka.
+fn apply_op(
+    configs: &mut BTreeMap<String, String>,
+    op: i8,
+    name: String,
+    value: Option<String>,
+) -> Result<(), &'static str> {
+    let list = |c: &BTreeMap<String, String>, n: &str| -> Vec<String> {
+        c.get(n)
+            .map(|v| {
+                v.split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    match op {
+        OP_SET => {
+            configs.insert(name, value.ok_or("SET needs a value")?);
+        }
+        OP_DELETE => {
+            configs.remove(&name);
+        }
+        OP_APPEND | OP_SUBTRACT => {
+            let value = value.ok_or("APPEND and SUBTRACT need a value")?;
+            let mut items = list(configs, &name);
+            for v in value.split(',').filter(|s| !s.is_empty()) {
+                items.retain(|i| i != v);
+                if op == OP_APPEND {
+                    items.push(v.to_owned());
+                }
+            }
+            configs.insert(name, items.join(","));
+        }
+        _ => return Err("unknown config operation"),
+    }
+    Ok(())
 }

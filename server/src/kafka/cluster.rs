@@ -4,38 +4,28 @@ use bytes::{BufMut, BytesMut};
 use portask_kafka::api::{self, RequestError, ResponseBody};
 use portask_kafka::error_codes as code;
 use portask_kafka::generated::{
-    api_versions_response, describe_cluster_response, find_coordinator_response,
-    metadata_response, ApiVersionsResponse, DescribeClusterResponse, FindCoordinatorRequest,
-    FindCoordinatorResponse, MetadataRequest, MetadataResponse, SaslAuthenticateResponse,
-    SaslHandshakeResponse,
+    DescribeClusterResponse, FindCoordinatorRequest, FindCoordinatorResponse, MetadataRequest,
+    MetadataResponse, SaslAuthenticateResponse, SaslHandshakeResponse, describe_cluster_response,
+    find_coordinator_response, metadata_response,
 };
 
-use super::{Ctx, Header, NODE_ID};
+use super::{Ctx, NODE_ID};
 use crate::kafka::errors::code_of;
 
 /// The cluster id clients see; one broker is one cluster.
 pub(crate) const CLUSTER_ID: &str = "portask-single-node";
+/// First FindCoordinator version that takes a list of keys.
+const COORDINATOR_KEYS_MIN_VERSION: i16 = 4;
 
-/// The ApiVersions body listing every API and version range this broker serves.
-pub(crate) fn api_versions_body(error_code: i16) -> ApiVersionsResponse {
-    let api_keys = api::SUPPORTED
-        .iter()
-        .map(|&(key, min, max)| api_versions_response::ApiVersion {
-            api_key: key as i16,
-            min_version: min,
-            max_version: max,
-            ..Default::default()
-        })
-        .collect();
-    ApiVersionsResponse { error_code, api_keys, ..Default::default() }
-}
-
-pub(crate) fn api_versions(_version: i16) -> ResponseBody {
-    ResponseBody::ApiVersions(api_versions_body(code::NONE))
+pub(crate) fn api_versions() -> ResponseBody {
+    ResponseBody::ApiVersions(api::api_versions_response(code::NONE))
 }
 
 fn broker_endpoint(ctx: &Ctx<'_>) -> (String, i32) {
-    (ctx.broker.kafka.advertised_host.clone(), ctx.broker.kafka.advertised_port)
+    (
+        ctx.broker.kafka.advertised_host.clone(),
+        ctx.broker.kafka.advertised_port,
+    )
 }
 
 pub(crate) fn metadata(ctx: &mut Ctx<'_>, req: MetadataRequest) -> ResponseBody {
@@ -48,12 +38,19 @@ pub(crate) fn metadata(ctx: &mut Ctx<'_>, req: MetadataRequest) -> ResponseBody 
             .into_iter()
             .map(|t| match t.name {
                 Some(name) => Some(name),
-                None => ctx.broker.engine.topic_by_id(&t.topic_id).map(|i| i.name.clone()),
+                None => ctx
+                    .broker
+                    .engine
+                    .topic_by_id(&t.topic_id)
+                    .map(|i| i.name.clone()),
             })
             .collect(),
     };
     let auto_create = req.allow_auto_topic_creation;
-    let topics = names.into_iter().map(|name| topic_metadata(ctx, name, auto_create)).collect();
+    let topics = names
+        .into_iter()
+        .map(|name| topic_metadata(ctx, name, auto_create))
+        .collect();
     ResponseBody::Metadata(MetadataResponse {
         brokers: vec![metadata_response::MetadataResponseBroker {
             node_id: NODE_ID,
@@ -69,7 +66,11 @@ pub(crate) fn metadata(ctx: &mut Ctx<'_>, req: MetadataRequest) -> ResponseBody 
 }
 
 fn all_topics(ctx: &Ctx<'_>) -> Vec<Option<String>> {
-    ctx.broker.engine.topics().map(|t| Some(t.name.clone())).collect()
+    ctx.broker
+        .engine
+        .topics()
+        .map(|t| Some(t.name.clone()))
+        .collect()
 }
 
 fn topic_metadata(
@@ -130,24 +131,32 @@ pub(crate) fn describe_cluster(ctx: &mut Ctx<'_>) -> ResponseBody {
 
 pub(crate) fn find_coordinator(ctx: &mut Ctx<'_>, req: FindCoordinatorRequest) -> ResponseBody {
     let (host, port) = broker_endpoint(ctx);
-    let coordinators = req
-        .coordinator_keys
-        .into_iter()
-        .map(|key| find_coordinator_response::Coordinator {
-            key,
+    // Up to v3 one key per request and the answer at the top level; from v4 a list.
+    let body = if ctx.header.api_version < COORDINATOR_KEYS_MIN_VERSION {
+        FindCoordinatorResponse {
             node_id: NODE_ID,
-            host: host.clone(),
+            host,
             port,
             ..Default::default()
-        })
-        .collect();
-    ResponseBody::FindCoordinator(FindCoordinatorResponse {
-        node_id: NODE_ID,
-        host,
-        port,
-        coordinators,
-        ..Default::default()
-    })
+        }
+    } else {
+        let coordinators = req
+            .coordinator_keys
+            .into_iter()
+            .map(|key| find_coordinator_response::Coordinator {
+                key,
+                node_id: NODE_ID,
+                host: host.clone(),
+                port,
+                ..Default::default()
+            })
+            .collect();
+        FindCoordinatorResponse {
+            coordinators,
+            ..Default::default()
+        }
+    };
+    ResponseBody::FindCoordinator(body)
 }
 
 /// No SASL mechanism is configured: clients that insist on SASL are told so.
@@ -167,21 +176,28 @@ pub(crate) fn sasl_authenticate() -> ResponseBody {
     })
 }
 
-/// The answer to a request whose header was readable but whose key or version is not served.
+/// Answers a request that cannot be served, appending to `out`. Returns whether the
+/// connection stays open.
 ///
 /// A too-new ApiVersions request gets the v0 ApiVersions body with UNSUPPORTED_VERSION and the
-/// supported ranges (KIP-511), so the client retries with a version it knows. Anything else
-/// gets a bare header plus the UNSUPPORTED_VERSION code, and the connection is closed.
-pub(crate) fn undecodable_reply(err: &RequestError, out: &mut BytesMut) -> Option<bool> {
-    let (api_key, api_version, correlation_id) = err.header()?;
-    if api_key == api::ApiKey::ApiVersions as i16 && api_version > 0 {
-        let body = ResponseBody::ApiVersions(api_versions_body(code::UNSUPPORTED_VERSION));
-        api::encode_response(correlation_id, api_key, 0, &body, out).ok()?;
-        return Some(true);
+/// supported ranges (KIP-511), so the client retries with a version it knows. Another
+/// unsupported version or an unknown API key gets the response header and the error code,
+/// and the connection is closed after it, because the client cannot parse a body it did not
+/// expect. An unreadable or malformed request closes the connection, as Kafka does.
+pub(crate) fn answer_unservable(err: &RequestError, out: &mut BytesMut) -> bool {
+    match *err {
+        RequestError::UnsupportedVersion {
+            api_key: api::ApiKey::ApiVersions,
+            correlation_id,
+            ..
+        } => api::api_versions_fallback(correlation_id, out).is_ok(),
+        RequestError::UnsupportedVersion { correlation_id, .. }
+        | RequestError::UnknownApiKey { correlation_id, .. } => {
+            out.put_i32(6);
+            out.put_i32(correlation_id);
+            out.put_i16(code::UNSUPPORTED_VERSION);
+            false
+        }
+        _ => false,
     }
-    out.put_i32(6);
-    out.put_i32(correlation_id);
-    out.put_i16(code::UNSUPPORTED_VERSION);
-    let _ = Header { api_key, api_version, correlation_id };
-    Some(false)
 }

@@ -17,7 +17,10 @@ pub(crate) fn to_engine(batch: RecordBatch) -> ProduceBatch {
             headers: r
                 .headers
                 .into_iter()
-                .map(|h| RecordHeader { key: h.key, value: h.value })
+                .map(|h| RecordHeader {
+                    key: h.key,
+                    value: h.value,
+                })
                 .collect(),
         })
         .collect();
@@ -33,9 +36,16 @@ pub(crate) fn to_engine(batch: RecordBatch) -> ProduceBatch {
 pub(crate) fn to_kafka(batches: Vec<FetchedBatch>) -> Bytes {
     let mut out = BytesMut::new();
     for batch in batches {
-        let Some((first_offset, first)) = batch.records.first() else { continue };
+        let Some((first_offset, first)) = batch.records.first() else {
+            continue;
+        };
         let (base_offset, base_timestamp) = (*first_offset, first.timestamp);
-        let max_timestamp = batch.records.iter().map(|(_, r)| r.timestamp).max().unwrap_or(-1);
+        let max_timestamp = batch
+            .records
+            .iter()
+            .map(|(_, r)| r.timestamp)
+            .max()
+            .unwrap_or(-1);
         let last_offset = batch.records.last().map_or(base_offset, |(o, _)| *o);
         // Records trimmed off the front of a stored batch keep their sequence numbers.
         let base_sequence = match batch.base_sequence {
@@ -62,7 +72,10 @@ pub(crate) fn to_kafka(batches: Vec<FetchedBatch>) -> Bytes {
                     headers: r
                         .headers
                         .into_iter()
-                        .map(|h| records::RecordHeader { key: h.key, value: h.value })
+                        .map(|h| records::RecordHeader {
+                            key: h.key,
+                            value: h.value,
+                        })
                         .collect(),
                     ..Default::default()
                 })

@@ -4,7 +4,7 @@
 use portask_engine::{EngineError, TopicPartition};
 use portask_kafka::api::ResponseBody;
 use portask_kafka::error_codes as code;
-use portask_kafka::generated::{fetch_response, FetchRequest, FetchResponse};
+use portask_kafka::generated::{FetchRequest, FetchResponse, fetch_response};
 
 use super::convert::to_kafka;
 use super::errors::code_of;
@@ -40,7 +40,10 @@ pub(crate) fn complete(
     let mut responses = Vec::with_capacity(req.topics.len());
     for topic in &req.topics {
         let name = if version >= TOPIC_ID_MIN_VERSION {
-            broker.engine.topic_by_id(&topic.topic_id).map(|t| t.name.clone())
+            broker
+                .engine
+                .topic_by_id(&topic.topic_id)
+                .map(|t| t.name.clone())
         } else {
             Some(topic.topic.clone())
         };
@@ -48,7 +51,11 @@ pub(crate) fn complete(
             .partitions
             .iter()
             .map(|p| {
-                let budget = if total >= max_bytes { 0 } else { max_bytes - total };
+                let budget = if total >= max_bytes {
+                    0
+                } else {
+                    max_bytes - total
+                };
                 let part = read_partition(broker, name.as_deref(), p, budget, version);
                 total += part.records.as_ref().map_or(0, bytes::Bytes::len);
                 any_error |= part.error_code != code::NONE;
@@ -66,7 +73,10 @@ pub(crate) fn complete(
     if !(due || enough || any_error) {
         return None;
     }
-    Some(ResponseBody::Fetch(FetchResponse { responses, ..Default::default() }))
+    Some(ResponseBody::Fetch(FetchResponse {
+        responses,
+        ..Default::default()
+    }))
 }
 
 fn read_partition(
@@ -84,16 +94,33 @@ fn read_partition(
     let Some(name) = name else {
         return error_partition(p.partition, unknown);
     };
-    let tp = TopicPartition { topic: name.to_owned(), partition: p.partition };
+    let tp = TopicPartition {
+        topic: name.to_owned(),
+        partition: p.partition,
+    };
     let engine = &mut broker.engine;
     let result = if budget == 0 {
         // The response is full: report offsets only, the client asks again.
-        engine.partition_offsets(&tp).map(|o| (o.high_watermark, o.last_stable_offset, o.log_start_offset, None))
+        engine.partition_offsets(&tp).map(|o| {
+            (
+                o.high_watermark,
+                o.last_stable_offset,
+                o.log_start_offset,
+                None,
+            )
+        })
     } else {
-        let max = usize::try_from(p.partition_max_bytes).unwrap_or(0).clamp(1, budget);
+        let max = usize::try_from(p.partition_max_bytes)
+            .unwrap_or(0)
+            .clamp(1, budget);
         engine.fetch(&tp, p.fetch_offset, max).map(|f| {
             let records = (!f.batches.is_empty()).then(|| to_kafka(f.batches));
-            (f.high_watermark, f.last_stable_offset, f.log_start_offset, records)
+            (
+                f.high_watermark,
+                f.last_stable_offset,
+                f.log_start_offset,
+                records,
+            )
         })
     };
     match result {

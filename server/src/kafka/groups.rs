@@ -5,11 +5,11 @@ use portask_engine::{EngineError, JoinGroup, Output, SyncGroup, Waiter};
 use portask_kafka::api::ResponseBody;
 use portask_kafka::error_codes as code;
 use portask_kafka::generated::{
+    DeleteGroupsRequest, DeleteGroupsResponse, DescribeGroupsRequest, DescribeGroupsResponse,
+    HeartbeatRequest, HeartbeatResponse, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest,
+    LeaveGroupResponse, ListGroupsRequest, ListGroupsResponse, SyncGroupRequest, SyncGroupResponse,
     delete_groups_response, describe_groups_response, join_group_response, leave_group_response,
-    list_groups_response, DeleteGroupsRequest, DeleteGroupsResponse, DescribeGroupsRequest,
-    DescribeGroupsResponse, HeartbeatRequest, HeartbeatResponse, JoinGroupRequest,
-    JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, ListGroupsRequest,
-    ListGroupsResponse, SyncGroupRequest, SyncGroupResponse,
+    list_groups_response,
 };
 
 use super::errors::{code_of, code_of_result};
@@ -21,7 +21,10 @@ const REQUIRE_MEMBER_ID_MIN_VERSION: i16 = 4;
 const NO_REBALANCE_TIMEOUT: i32 = -1;
 
 fn waiter(ctx: &Ctx<'_>) -> Waiter {
-    Waiter { conn: ctx.conn, request: ctx.header.correlation_id as u32 as u64 }
+    Waiter {
+        conn: ctx.conn,
+        request: ctx.header.correlation_id as u32 as u64,
+    }
 }
 
 fn millis(v: i32) -> u64 {
@@ -40,7 +43,11 @@ pub(crate) fn join(ctx: &mut Ctx<'_>, req: JoinGroupRequest) -> Handled {
         session_timeout_ms: millis(req.session_timeout_ms),
         rebalance_timeout_ms: millis(rebalance),
         protocol_type: req.protocol_type,
-        protocols: req.protocols.into_iter().map(|p| (p.name, p.metadata)).collect(),
+        protocols: req
+            .protocols
+            .into_iter()
+            .map(|p| (p.name, p.metadata))
+            .collect(),
         require_known_member_id: ctx.header.api_version >= REQUIRE_MEMBER_ID_MIN_VERSION,
         client_id: ctx.client_id.to_owned(),
         client_host: ctx.client_host.clone(),
@@ -58,7 +65,11 @@ pub(crate) fn sync(ctx: &mut Ctx<'_>, req: SyncGroupRequest) -> Handled {
         group_instance_id: req.group_instance_id,
         protocol_type: req.protocol_type,
         protocol_name: req.protocol_name,
-        assignments: req.assignments.into_iter().map(|a| (a.member_id, a.assignment)).collect(),
+        assignments: req
+            .assignments
+            .into_iter()
+            .map(|a| (a.member_id, a.assignment))
+            .collect(),
     };
     let w = waiter(ctx);
     ctx.broker.engine.sync_group(ctx.now.mono, w, sync);
@@ -105,7 +116,10 @@ pub(crate) fn output_response(out: Output, _version: i16) -> ResponseBody {
                 assignment: r.assignment,
                 ..Default::default()
             },
-            Err(e) => SyncGroupResponse { error_code: code_of(&e), ..Default::default() },
+            Err(e) => SyncGroupResponse {
+                error_code: code_of(&e),
+                ..Default::default()
+            },
         }),
     }
 }
@@ -118,18 +132,30 @@ pub(crate) fn heartbeat(ctx: &mut Ctx<'_>, req: HeartbeatRequest) -> ResponseBod
         &req.member_id,
         req.group_instance_id.as_deref(),
     );
-    ResponseBody::Heartbeat(HeartbeatResponse { error_code: code_of_result(&r), ..Default::default() })
+    ResponseBody::Heartbeat(HeartbeatResponse {
+        error_code: code_of_result(&r),
+        ..Default::default()
+    })
 }
 
 pub(crate) fn leave(ctx: &mut Ctx<'_>, req: LeaveGroupRequest) -> ResponseBody {
     let members: Vec<(String, Option<String>)> = if ctx.header.api_version >= 3 {
-        req.members.iter().map(|m| (m.member_id.clone(), m.group_instance_id.clone())).collect()
+        req.members
+            .iter()
+            .map(|m| (m.member_id.clone(), m.group_instance_id.clone()))
+            .collect()
     } else {
         vec![(req.member_id.clone(), None)]
     };
-    let result = ctx.broker.engine.leave_group(ctx.now.mono, &req.group_id, &members);
+    let result = ctx
+        .broker
+        .engine
+        .leave_group(ctx.now.mono, &req.group_id, &members);
     let body = match result {
-        Err(e) => LeaveGroupResponse { error_code: code_of(&e), ..Default::default() },
+        Err(e) => LeaveGroupResponse {
+            error_code: code_of(&e),
+            ..Default::default()
+        },
         Ok(per_member) if ctx.header.api_version < 3 => LeaveGroupResponse {
             error_code: per_member.first().map_or(code::NONE, code_of_result),
             ..Default::default()
@@ -138,12 +164,14 @@ pub(crate) fn leave(ctx: &mut Ctx<'_>, req: LeaveGroupRequest) -> ResponseBody {
             members: members
                 .into_iter()
                 .zip(per_member)
-                .map(|((member_id, group_instance_id), r)| leave_group_response::MemberResponse {
-                    member_id,
-                    group_instance_id,
-                    error_code: code_of_result(&r),
-                    ..Default::default()
-                })
+                .map(
+                    |((member_id, group_instance_id), r)| leave_group_response::MemberResponse {
+                        member_id,
+                        group_instance_id,
+                        error_code: code_of_result(&r),
+                        ..Default::default()
+                    },
+                )
                 .collect(),
             ..Default::default()
         },
@@ -157,21 +185,29 @@ pub(crate) fn list(ctx: &mut Ctx<'_>, req: ListGroupsRequest) -> ResponseBody {
         .engine
         .list_groups()
         .into_iter()
-        .map(|g| (g.group_id, g.protocol_type, g.state.to_string()))
+        .map(|g| (g.group_id, g.protocol_type, g.state.as_str().to_owned()))
         .filter(|(_, _, state)| {
             req.states_filter.is_empty()
-                || req.states_filter.iter().any(|s| s.eq_ignore_ascii_case(state))
+                || req
+                    .states_filter
+                    .iter()
+                    .any(|s| s.eq_ignore_ascii_case(state))
         })
         .filter(|_| req.types_filter.is_empty() || req.types_filter.iter().any(|t| t == "classic"))
-        .map(|(group_id, protocol_type, group_state)| list_groups_response::ListedGroup {
-            group_id,
-            protocol_type,
-            group_state,
-            group_type: "classic".to_owned(),
-            ..Default::default()
-        })
+        .map(
+            |(group_id, protocol_type, group_state)| list_groups_response::ListedGroup {
+                group_id,
+                protocol_type,
+                group_state,
+                group_type: "classic".to_owned(),
+                ..Default::default()
+            },
+        )
         .collect();
-    ResponseBody::ListGroups(ListGroupsResponse { groups, ..Default::default() })
+    ResponseBody::ListGroups(ListGroupsResponse {
+        groups,
+        ..Default::default()
+    })
 }
 
 pub(crate) fn describe(ctx: &mut Ctx<'_>, req: DescribeGroupsRequest) -> ResponseBody {
@@ -182,7 +218,7 @@ pub(crate) fn describe(ctx: &mut Ctx<'_>, req: DescribeGroupsRequest) -> Respons
             let d = ctx.broker.engine.describe_group(&id);
             describe_groups_response::DescribedGroup {
                 group_id: id,
-                group_state: d.state.to_string(),
+                group_state: d.state.as_str().to_owned(),
                 protocol_type: d.protocol_type,
                 protocol_data: d.protocol,
                 members: d
@@ -202,7 +238,10 @@ pub(crate) fn describe(ctx: &mut Ctx<'_>, req: DescribeGroupsRequest) -> Respons
             }
         })
         .collect();
-    ResponseBody::DescribeGroups(DescribeGroupsResponse { groups, ..Default::default() })
+    ResponseBody::DescribeGroups(DescribeGroupsResponse {
+        groups,
+        ..Default::default()
+    })
 }
 
 pub(crate) fn delete(ctx: &mut Ctx<'_>, req: DeleteGroupsRequest) -> ResponseBody {
@@ -218,5 +257,8 @@ pub(crate) fn delete(ctx: &mut Ctx<'_>, req: DeleteGroupsRequest) -> ResponseBod
             }
         })
         .collect();
-    ResponseBody::DeleteGroups(DeleteGroupsResponse { results, ..Default::default() })
+    ResponseBody::DeleteGroups(DeleteGroupsResponse {
+        results,
+        ..Default::default()
+    })
 }

@@ -45,7 +45,10 @@ impl KafkaSettings {
         Self {
             advertised_host,
             advertised_port,
-            limits: Limits { frame_bytes_max: config.kafka.max_frame_bytes, ..Limits::default() },
+            limits: Limits {
+                frame_bytes_max: config.kafka.max_frame_bytes,
+                ..Limits::default()
+            },
             records: DecodeLimits {
                 decompressed_bytes_max: config.kafka.max_decompressed_batch_bytes,
                 ..DecodeLimits::default()
@@ -68,7 +71,11 @@ pub struct Session {
 #[derive(Debug)]
 enum Parked {
     /// A Fetch waiting for `min_bytes` or its deadline.
-    Fetch { header: Header, req: Box<portask_kafka::generated::FetchRequest>, deadline: u64 },
+    Fetch {
+        header: Header,
+        req: Box<portask_kafka::generated::FetchRequest>,
+        deadline: u64,
+    },
     /// A JoinGroup or SyncGroup waiting for the group.
     Group { header: Header },
 }
@@ -136,7 +143,11 @@ pub fn resume(conn: &mut Conn, key: usize, broker: &mut Broker, now: Now) -> boo
     let id = conn_id(key, conn.serial);
     let done = match conn.session.parked.take() {
         None => return false,
-        Some(Parked::Fetch { header, req, deadline }) => {
+        Some(Parked::Fetch {
+            header,
+            req,
+            deadline,
+        }) => {
             let due = deadline <= now.mono;
             let reply = (broker.data_arrived || due)
                 .then(|| fetch::complete(broker, &req, header.api_version, due))
@@ -148,14 +159,22 @@ pub fn resume(conn: &mut Conn, key: usize, broker: &mut Broker, now: Now) -> boo
                     true
                 }
                 None => {
-                    conn.session.parked = Some(Parked::Fetch { header, req, deadline });
+                    conn.session.parked = Some(Parked::Fetch {
+                        header,
+                        req,
+                        deadline,
+                    });
                     false
                 }
             }
         }
         Some(Parked::Group { header }) => match broker.take_output(id) {
             Some(out) => {
-                respond(conn, header, &groups::output_response(out, header.api_version));
+                respond(
+                    conn,
+                    header,
+                    &groups::output_response(out, header.api_version),
+                );
                 true
             }
             None => {
@@ -175,7 +194,10 @@ fn handle_frame(conn: &mut Conn, key: usize, broker: &mut Broker, now: Now, fram
         Ok(r) => r,
         Err(e) => return answer_undecodable(conn, e),
     };
-    let Request { header: req_header, body } = request;
+    let Request {
+        header: req_header,
+        body,
+    } = request;
     let header = Header {
         api_key: req_header.request_api_key,
         api_version: req_header.request_api_version,
@@ -195,12 +217,20 @@ fn handle_frame(conn: &mut Conn, key: usize, broker: &mut Broker, now: Now, fram
         Handled::NoReply => {}
         Handled::ParkFetch(req, deadline) => {
             ctx.broker.add_deadline(deadline, ctx.conn);
-            conn.session.parked = Some(Parked::Fetch { header, req, deadline });
+            conn.session.parked = Some(Parked::Fetch {
+                header,
+                req,
+                deadline,
+            });
         }
         Handled::ParkGroup => {
             ctx.broker.collect_outputs();
             match ctx.broker.take_output(ctx.conn) {
-                Some(out) => respond(conn, header, &groups::output_response(out, header.api_version)),
+                Some(out) => respond(
+                    conn,
+                    header,
+                    &groups::output_response(out, header.api_version),
+                ),
                 None => conn.session.parked = Some(Parked::Group { header }),
             }
         }
@@ -208,9 +238,8 @@ fn handle_frame(conn: &mut Conn, key: usize, broker: &mut Broker, now: Now, fram
 }
 
 fn dispatch(ctx: &mut Ctx<'_>, body: RequestBody) -> Handled {
-    let v = ctx.header.api_version;
     let reply = match body {
-        RequestBody::ApiVersions(_) => cluster::api_versions(v),
+        RequestBody::ApiVersions(_) => cluster::api_versions(),
         RequestBody::Metadata(r) => cluster::metadata(ctx, r),
         RequestBody::DescribeCluster(_) => cluster::describe_cluster(ctx),
         RequestBody::FindCoordinator(r) => cluster::find_coordinator(ctx, r),
@@ -235,24 +264,20 @@ fn dispatch(ctx: &mut Ctx<'_>, body: RequestBody) -> Handled {
         RequestBody::DeleteTopics(r) => admin_apis::delete_topics(ctx, r),
         RequestBody::CreatePartitions(r) => admin_apis::create_partitions(ctx, r),
         RequestBody::DescribeConfigs(r) => admin_apis::describe_configs(ctx, r),
-        #[allow(unreachable_patterns)]
-        _ => return Handled::Reply(cluster::unsupported(ctx.header)),
+        RequestBody::AlterConfigs(r) => admin_apis::alter_configs(ctx, r),
+        RequestBody::IncrementalAlterConfigs(r) => admin_apis::incremental_alter_configs(ctx, r),
     };
     Handled::Reply(reply)
 }
 
-/// Answers a request that could not be decoded: UNSUPPORTED_VERSION when its header was
-/// readable and its key or version is not served, otherwise the connection is closed (Kafka
-/// does the same for requests it cannot parse).
 fn answer_undecodable(conn: &mut Conn, err: RequestError) {
-    match cluster::error_response(&err) {
-        Some((header, body)) => {
-            respond(conn, header, &body);
-        }
-        None => {
-            eprintln!("portask: kafka: closing connection from {}: {err}", conn.peer);
-            close(conn);
-        }
+    if !cluster::answer_unservable(&err, &mut conn.wbuf) {
+        eprintln!(
+            "portask: kafka: closing connection from {}: {err}",
+            conn.peer
+        );
+        conn.rbuf.clear();
+        conn.close_after_flush = true;
     }
 }
 
@@ -264,7 +289,10 @@ fn respond(conn: &mut Conn, header: Header, body: &ResponseBody) {
         body,
         &mut conn.wbuf,
     ) {
-        eprintln!("portask: kafka: cannot encode response to api {}: {e}", header.api_key);
+        eprintln!(
+            "portask: kafka: cannot encode response to api {}: {e}",
+            header.api_key
+        );
         close(conn);
     }
 }

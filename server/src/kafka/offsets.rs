@@ -5,20 +5,22 @@ use portask_engine::{EngineError, TopicPartition};
 use portask_kafka::api::ResponseBody;
 use portask_kafka::error_codes as code;
 use portask_kafka::generated::{
-    delete_records_response, list_offsets_response, offset_commit_response,
-    offset_fetch_response, offset_for_leader_epoch_response, DeleteRecordsRequest,
-    DeleteRecordsResponse, InitProducerIdRequest, InitProducerIdResponse, ListOffsetsRequest,
-    ListOffsetsResponse, OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest,
-    OffsetFetchResponse, OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse,
+    DeleteRecordsRequest, DeleteRecordsResponse, InitProducerIdRequest, InitProducerIdResponse,
+    ListOffsetsRequest, ListOffsetsResponse, OffsetCommitRequest, OffsetCommitResponse,
+    OffsetFetchRequest, OffsetFetchResponse, OffsetForLeaderEpochRequest,
+    OffsetForLeaderEpochResponse, delete_records_response, list_offsets_response,
+    offset_commit_response, offset_fetch_response, offset_for_leader_epoch_response,
 };
 
-use super::errors::{code_of, code_of_result};
 use super::Ctx;
+use super::errors::{code_of, code_of_result};
 
 /// ListOffsets timestamps with a special meaning.
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
 const MAX_TIMESTAMP: i64 = -3;
+/// First ListOffsets version whose response carries the leader epoch.
+const LEADER_EPOCH_MIN_VERSION: i16 = 4;
 
 pub(crate) fn list_offsets(ctx: &mut Ctx<'_>, req: ListOffsetsRequest) -> ResponseBody {
     let version = ctx.header.api_version;
@@ -30,7 +32,10 @@ pub(crate) fn list_offsets(ctx: &mut Ctx<'_>, req: ListOffsetsRequest) -> Respon
                 .partitions
                 .iter()
                 .map(|p| {
-                    let tp = TopicPartition { topic: t.name.clone(), partition: p.partition_index };
+                    let tp = TopicPartition {
+                        topic: t.name.clone(),
+                        partition: p.partition_index,
+                    };
                     let found = offset_at(ctx, &tp, p.timestamp);
                     let mut r = list_offsets_response::ListOffsetsPartitionResponse {
                         partition_index: p.partition_index,
@@ -41,7 +46,10 @@ pub(crate) fn list_offsets(ctx: &mut Ctx<'_>, req: ListOffsetsRequest) -> Respon
                         if version == 0 {
                             r.old_style_offsets = vec![offset];
                         } else {
-                            (r.offset, r.timestamp, r.leader_epoch) = (offset, timestamp, 0);
+                            (r.offset, r.timestamp) = (offset, timestamp);
+                            if version >= LEADER_EPOCH_MIN_VERSION {
+                                r.leader_epoch = 0;
+                            }
                         }
                     }
                     r
@@ -51,7 +59,10 @@ pub(crate) fn list_offsets(ctx: &mut Ctx<'_>, req: ListOffsetsRequest) -> Respon
             ..Default::default()
         })
         .collect();
-    ResponseBody::ListOffsets(ListOffsetsResponse { topics, ..Default::default() })
+    ResponseBody::ListOffsets(ListOffsetsResponse {
+        topics,
+        ..Default::default()
+    })
 }
 
 /// The offset (and timestamp, -1 when none applies) that a ListOffsets timestamp names.
@@ -67,11 +78,17 @@ fn offset_at(ctx: &mut Ctx<'_>, tp: &TopicPartition, ts: i64) -> Result<(i64, i6
                 return Ok((-1, -1));
             }
             let f = engine.fetch(tp, last, 1)?;
-            let rec = f.batches.iter().flat_map(|b| b.records.iter()).max_by_key(|(_, r)| r.timestamp);
+            let rec = f
+                .batches
+                .iter()
+                .flat_map(|b| b.records.iter())
+                .max_by_key(|(_, r)| r.timestamp);
             Ok(rec.map_or((-1, -1), |(o, r)| (*o, r.timestamp)))
         }
         ts if ts < 0 => Err(EngineError::InvalidRequest("unknown special timestamp")),
-        ts => Ok(engine.offset_for_timestamp(tp, ts)?.unwrap_or((offsets.high_watermark, -1))),
+        ts => Ok(engine
+            .offset_for_timestamp(tp, ts)?
+            .unwrap_or((offsets.high_watermark, -1))),
     }
 }
 
@@ -79,8 +96,16 @@ pub(crate) fn offset_commit(ctx: &mut Ctx<'_>, req: OffsetCommitRequest) -> Resp
     let mut offsets = Vec::new();
     for t in &req.topics {
         for p in &t.partitions {
-            let tp = TopicPartition { topic: t.name.clone(), partition: p.partition_index };
-            offsets.push((tp, p.committed_offset, p.committed_leader_epoch, p.committed_metadata.clone()));
+            let tp = TopicPartition {
+                topic: t.name.clone(),
+                partition: p.partition_index,
+            };
+            offsets.push((
+                tp,
+                p.committed_offset,
+                p.committed_leader_epoch,
+                p.committed_metadata.clone(),
+            ));
         }
     }
     let result = ctx.broker.engine.commit_offsets(
@@ -94,7 +119,10 @@ pub(crate) fn offset_commit(ctx: &mut Ctx<'_>, req: OffsetCommitRequest) -> Resp
     let per_partition = |tp: &TopicPartition| -> i16 {
         match &result {
             Err(e) => code_of(e),
-            Ok(list) => list.iter().find(|(t, _)| t == tp).map_or(code::NONE, |(_, r)| code_of_result(r)),
+            Ok(list) => list
+                .iter()
+                .find(|(t, _)| t == tp)
+                .map_or(code::NONE, |(_, r)| code_of_result(r)),
         }
     };
     let topics = req
@@ -117,7 +145,10 @@ pub(crate) fn offset_commit(ctx: &mut Ctx<'_>, req: OffsetCommitRequest) -> Resp
             ..Default::default()
         })
         .collect();
-    ResponseBody::OffsetCommit(OffsetCommitResponse { topics, ..Default::default() })
+    ResponseBody::OffsetCommit(OffsetCommitResponse {
+        topics,
+        ..Default::default()
+    })
 }
 
 /// Committed offsets of one group as (topic, [(partition, offset, epoch, metadata)]).
@@ -126,7 +157,12 @@ type GroupOffsets = Vec<(String, Vec<(i32, i64, i32, Option<String>)>)>;
 fn committed(ctx: &Ctx<'_>, group: &str, topics: Option<Vec<(String, Vec<i32>)>>) -> GroupOffsets {
     let wanted: Option<Vec<TopicPartition>> = topics.as_ref().map(|ts| {
         ts.iter()
-            .flat_map(|(t, ps)| ps.iter().map(|&p| TopicPartition { topic: t.clone(), partition: p }))
+            .flat_map(|(t, ps)| {
+                ps.iter().map(|&p| TopicPartition {
+                    topic: t.clone(),
+                    partition: p,
+                })
+            })
             .collect()
     });
     let found = ctx.broker.engine.fetch_offsets(group, wanted.as_deref());
@@ -150,83 +186,121 @@ pub(crate) fn offset_fetch(ctx: &mut Ctx<'_>, req: OffsetFetchRequest) -> Respon
             .groups
             .into_iter()
             .map(|g| {
-                let topics = g.topics.map(|ts| ts.into_iter().map(|t| (t.name, t.partition_indexes)).collect());
+                let topics = g.topics.map(|ts| {
+                    ts.into_iter()
+                        .map(|t| (t.name, t.partition_indexes))
+                        .collect()
+                });
                 offset_fetch_response::OffsetFetchResponseGroup {
                     topics: committed(ctx, &g.group_id, topics)
                         .into_iter()
-                        .map(|(name, ps)| offset_fetch_response::OffsetFetchResponseTopics {
-                            name,
-                            partitions: ps
-                                .into_iter()
-                                .map(|(partition_index, committed_offset, committed_leader_epoch, metadata)| {
-                                    offset_fetch_response::OffsetFetchResponsePartitions {
-                                        partition_index,
-                                        committed_offset,
-                                        committed_leader_epoch,
-                                        metadata,
-                                        ..Default::default()
-                                    }
-                                })
-                                .collect(),
-                            ..Default::default()
-                        })
+                        .map(
+                            |(name, ps)| offset_fetch_response::OffsetFetchResponseTopics {
+                                name,
+                                partitions: ps
+                                    .into_iter()
+                                    .map(
+                                        |(
+                                            partition_index,
+                                            committed_offset,
+                                            committed_leader_epoch,
+                                            metadata,
+                                        )| {
+                                            offset_fetch_response::OffsetFetchResponsePartitions {
+                                                partition_index,
+                                                committed_offset,
+                                                committed_leader_epoch,
+                                                metadata,
+                                                ..Default::default()
+                                            }
+                                        },
+                                    )
+                                    .collect(),
+                                ..Default::default()
+                            },
+                        )
                         .collect(),
                     group_id: g.group_id,
                     ..Default::default()
                 }
             })
             .collect();
-        return ResponseBody::OffsetFetch(OffsetFetchResponse { groups, ..Default::default() });
+        return ResponseBody::OffsetFetch(OffsetFetchResponse {
+            groups,
+            ..Default::default()
+        });
     }
-    let topics = req.topics.map(|ts| ts.into_iter().map(|t| (t.name, t.partition_indexes)).collect());
+    let topics = req.topics.map(|ts| {
+        ts.into_iter()
+            .map(|t| (t.name, t.partition_indexes))
+            .collect()
+    });
     let topics = committed(ctx, &req.group_id, topics)
         .into_iter()
-        .map(|(name, ps)| offset_fetch_response::OffsetFetchResponseTopic {
-            name,
-            partitions: ps
-                .into_iter()
-                .map(|(partition_index, committed_offset, committed_leader_epoch, metadata)| {
-                    offset_fetch_response::OffsetFetchResponsePartition {
-                        partition_index,
-                        committed_offset,
-                        committed_leader_epoch,
-                        metadata,
-                        ..Default::default()
-                    }
-                })
-                .collect(),
-            ..Default::default()
-        })
+        .map(
+            |(name, ps)| offset_fetch_response::OffsetFetchResponseTopic {
+                name,
+                partitions: ps
+                    .into_iter()
+                    .map(
+                        |(partition_index, committed_offset, committed_leader_epoch, metadata)| {
+                            offset_fetch_response::OffsetFetchResponsePartition {
+                                partition_index,
+                                committed_offset,
+                                committed_leader_epoch,
+                                metadata,
+                                ..Default::default()
+                            }
+                        },
+                    )
+                    .collect(),
+                ..Default::default()
+            },
+        )
         .collect();
-    ResponseBody::OffsetFetch(OffsetFetchResponse { topics, ..Default::default() })
+    ResponseBody::OffsetFetch(OffsetFetchResponse {
+        topics,
+        ..Default::default()
+    })
 }
 
-pub(crate) fn offset_for_leader_epoch(ctx: &mut Ctx<'_>, req: OffsetForLeaderEpochRequest) -> ResponseBody {
+pub(crate) fn offset_for_leader_epoch(
+    ctx: &mut Ctx<'_>,
+    req: OffsetForLeaderEpochRequest,
+) -> ResponseBody {
     let topics = req
         .topics
         .into_iter()
-        .map(|t| offset_for_leader_epoch_response::OffsetForLeaderTopicResult {
-            partitions: t
-                .partitions
-                .iter()
-                .map(|p| {
-                    let tp = TopicPartition { topic: t.topic.clone(), partition: p.partition };
-                    // Every partition has had one leader epoch, 0, since it was created.
-                    let found = ctx.broker.engine.partition_offsets(&tp);
-                    offset_for_leader_epoch_response::EpochEndOffset {
-                        error_code: code_of_result(&found),
-                        partition: p.partition,
-                        leader_epoch: if found.is_ok() { 0 } else { -1 },
-                        end_offset: found.map_or(-1, |o| o.high_watermark),
-                        ..Default::default()
-                    }
-                })
-                .collect(),
-            topic: t.topic,
-            ..Default::default()
-        })
+        .map(
+            |t| offset_for_leader_epoch_response::OffsetForLeaderTopicResult {
+                partitions: t
+                    .partitions
+                    .iter()
+                    .map(|p| {
+                        let tp = TopicPartition {
+                            topic: t.topic.clone(),
+                            partition: p.partition,
+                        };
+                        // Every partition has had one leader epoch, 0, since it was created.
+                        let found = ctx.broker.engine.partition_offsets(&tp);
+                        offset_for_leader_epoch_response::EpochEndOffset {
+                            error_code: code_of_result(&found),
+                            partition: p.partition,
+                            leader_epoch: if found.is_ok() { 0 } else { -1 },
+                            end_offset: found.map_or(-1, |o| o.high_watermark),
+                            ..Default::default()
+                        }
+                    })
+                    .collect(),
+                topic: t.topic,
+                ..Default::default()
+            },
+        )
         .collect();
-    ResponseBody::OffsetForLeaderEpoch(OffsetForLeaderEpochResponse { topics, ..Default::default() })
+    ResponseBody::OffsetForLeaderEpoch(OffsetForLeaderEpochResponse {
+        topics,
+        ..Default::default()
+    })
 }
 
 pub(crate) fn delete_records(ctx: &mut Ctx<'_>, req: DeleteRecordsRequest) -> ResponseBody {
@@ -238,7 +312,10 @@ pub(crate) fn delete_records(ctx: &mut Ctx<'_>, req: DeleteRecordsRequest) -> Re
                 .partitions
                 .iter()
                 .map(|p| {
-                    let tp = TopicPartition { topic: t.name.clone(), partition: p.partition_index };
+                    let tp = TopicPartition {
+                        topic: t.name.clone(),
+                        partition: p.partition_index,
+                    };
                     let r = ctx.broker.engine.delete_records(&tp, p.offset);
                     delete_records_response::DeleteRecordsPartitionResult {
                         partition_index: p.partition_index,
@@ -252,7 +329,10 @@ pub(crate) fn delete_records(ctx: &mut Ctx<'_>, req: DeleteRecordsRequest) -> Re
             ..Default::default()
         })
         .collect();
-    ResponseBody::DeleteRecords(DeleteRecordsResponse { topics, ..Default::default() })
+    ResponseBody::DeleteRecords(DeleteRecordsResponse {
+        topics,
+        ..Default::default()
+    })
 }
 
 pub(crate) fn init_producer_id(ctx: &mut Ctx<'_>, req: InitProducerIdRequest) -> ResponseBody {
@@ -266,9 +346,11 @@ pub(crate) fn init_producer_id(ctx: &mut Ctx<'_>, req: InitProducerIdRequest) ->
         }
     } else {
         match ctx.broker.engine.init_producer_id() {
-            Ok((producer_id, producer_epoch)) => {
-                InitProducerIdResponse { producer_id, producer_epoch, ..Default::default() }
-            }
+            Ok((producer_id, producer_epoch)) => InitProducerIdResponse {
+                producer_id,
+                producer_epoch,
+                ..Default::default()
+            },
             Err(e) => InitProducerIdResponse {
                 error_code: code_of(&e),
                 producer_id: -1,

@@ -3,7 +3,9 @@
 use portask_engine::{EngineError, TopicPartition};
 use portask_kafka::api::ResponseBody;
 use portask_kafka::error_codes as code;
-use portask_kafka::generated::{produce_request, produce_response, ProduceRequest, ProduceResponse};
+use portask_kafka::generated::{
+    ProduceRequest, ProduceResponse, produce_request, produce_response,
+};
 use portask_kafka::records::{Compression, RecordBatch};
 
 use super::convert::to_engine;
@@ -30,7 +32,10 @@ pub(crate) fn produce(ctx: &mut Ctx<'_>, req: ProduceRequest) -> Handled {
     if acks == 0 {
         return Handled::NoReply;
     }
-    Handled::Reply(ResponseBody::Produce(ProduceResponse { responses, ..Default::default() }))
+    Handled::Reply(ResponseBody::Produce(ProduceResponse {
+        responses,
+        ..Default::default()
+    }))
 }
 
 fn produce_topic(
@@ -42,7 +47,10 @@ fn produce_topic(
         .partition_data
         .into_iter()
         .map(|p| {
-            let tp = TopicPartition { topic: topic.name.clone(), partition: p.index };
+            let tp = TopicPartition {
+                topic: topic.name.clone(),
+                partition: p.index,
+            };
             let result = match &info {
                 Ok(info) if (0..info.partitions).contains(&p.index) => {
                     append(ctx, &tp, p.records.unwrap_or_default())
@@ -53,7 +61,11 @@ fn produce_topic(
             partition_response(p.index, result)
         })
         .collect();
-    produce_response::TopicProduceResponse { name: topic.name, partition_responses, ..Default::default() }
+    produce_response::TopicProduceResponse {
+        name: topic.name,
+        partition_responses,
+        ..Default::default()
+    }
 }
 
 type Appended = (i64, i64);
@@ -65,11 +77,16 @@ fn append(
 ) -> Result<Appended, (i16, Option<String>)> {
     let limits = &ctx.broker.kafka.records;
     let batches = RecordBatch::decode_all(&records, limits, false)
-        .map_err(|e| (e.error_code(), Some(e.to_string())))?;
+        .map_err(|e| (code::CORRUPT_MESSAGE, Some(e.to_string())))?;
     if batches.is_empty() {
-        return Err((code::INVALID_RECORD, Some("no record batch in the request".into())));
+        return Err((
+            code::INVALID_RECORD,
+            Some("no record batch in the request".into()),
+        ));
     }
-    let zstd = batches.iter().any(|b| b.compression() == Compression::Zstd);
+    let zstd = batches
+        .iter()
+        .any(|b| b.compression() == Ok(Compression::Zstd));
     if zstd && ctx.header.api_version < ZSTD_MIN_VERSION {
         return Err((code::UNSUPPORTED_COMPRESSION_TYPE, None));
     }
@@ -87,7 +104,9 @@ fn append(
         first.get_or_insert(outcome.base_offset);
         log_start = outcome.log_start_offset;
     }
-    first.map(|base| (base, log_start)).ok_or((code::INVALID_RECORD, None))
+    first
+        .map(|base| (base, log_start))
+        .ok_or((code::INVALID_RECORD, None))
 }
 
 fn partition_response(
@@ -131,5 +150,8 @@ fn reply_all(req: ProduceRequest, error_code: i16) -> Handled {
             ..Default::default()
         })
         .collect();
-    Handled::Reply(ResponseBody::Produce(ProduceResponse { responses, ..Default::default() }))
+    Handled::Reply(ResponseBody::Produce(ProduceResponse {
+        responses,
+        ..Default::default()
+    }))
 }

@@ -1,0 +1,372 @@
+//! The embedded storage backend: a segmented append-only log on local disk.
+//!
+//! Layout under the data directory:
+//!
+//! ```text
+//! topics/<topic>/meta                          topic metadata (CBOR), replaced atomically
+//! topics/<topic>/<partition>/<base>.log        segment: concatenated engine batches
+//! topics/<topic>/<partition>/<base>.index      sparse offset index of that segment
+//! topics/<topic>/<partition>/log-start         log start offset after DeleteRecords
+//! topics/<topic>~<id>.deleted/                 a topic being deleted (removed at start)
+//! groups/offsets.log                           committed offsets, append-only
+//! producer-ids                                 the next producer id
+//! ```
+//!
+//! `<base>` is the segment's base offset as 20 decimal digits. Batches are stored as the engine
+//! encodes them (see [`portask_engine::batch`]); each carries its own CRC-32C. A segment is
+//! rolled when the next batch would take it past [`DiskOptions::segment_bytes`], and the old
+//! segment is fsynced then, so only the last segment of a partition can end in a torn write.
+//! Small files (`meta`, `log-start`, `producer-ids`) are replaced atomically: write a temporary
+//! file, fsync, rename, fsync the directory.
+//!
+//! Writes reach the OS page cache; [`Storage::sync`] makes them durable (or every append, with
+//! [`DiskOptions::sync_on_append`]). After a failed fsync the store refuses writes with
+//! [`StorageError::Poisoned`]. [`Storage::recover`] must be called once before anything else:
+//! it loads every topic, checks the tail of every partition and cuts a torn tail.
+
+mod fsutil;
+mod index;
+mod offsets_log;
+mod partition;
+mod segment;
+mod walk;
+
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_recovery;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use portask_engine::storage::{
+    CommittedOffset, EncodedBatch, RecoveredState, Storage, StorageError, TopicMeta, TopicPartition,
+};
+use serde::{Deserialize, Serialize};
+
+use fsutil::{TMP_SUFFIX, atomic_write, check_topic_name, fsync_failed, read_i64_file, sync_dir};
+use offsets_log::{OffsetsLog, Record};
+use partition::Partition;
+
+/// Tuning of the disk log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiskOptions {
+    /// A segment is rolled when the next batch would take it past this size (default 1 GiB;
+    /// at most 4 GiB).
+    pub segment_bytes: u64,
+    /// Bytes of log between two sparse index entries (default 4096).
+    pub index_interval_bytes: u64,
+    /// Fsync after every append (default false: fsync on [`Storage::sync`]).
+    pub sync_on_append: bool,
+}
+
+impl Default for DiskOptions {
+    fn default() -> Self {
+        Self {
+            segment_bytes: 1 << 30,
+            index_interval_bytes: 4096,
+            sync_on_append: false,
+        }
+    }
+}
+
+/// The on-disk form of [`TopicMeta`].
+#[derive(Serialize, Deserialize)]
+struct MetaFile {
+    name: String,
+    id: [u8; 16],
+    partitions: i32,
+    configs: BTreeMap<String, String>,
+}
+
+/// The embedded disk log. See the module documentation for the layout.
+pub struct DiskStorage {
+    dir: PathBuf,
+    opts: DiskOptions,
+    topics: BTreeMap<String, TopicMeta>,
+    partitions: BTreeMap<TopicPartition, Partition>,
+    offsets: Option<OffsetsLog>,
+    /// Partitions appended to or changed since the last sync.
+    dirty: BTreeSet<TopicPartition>,
+    poisoned: bool,
+}
+
+impl DiskStorage {
+    /// Opens the store in `dir`, creating the directory layout if needed. Call
+    /// [`Storage::recover`] next.
+    pub fn open(dir: &Path, opts: DiskOptions) -> Result<DiskStorage, StorageError> {
+        fs::create_dir_all(dir.join("topics"))?;
+        fs::create_dir_all(dir.join("groups"))?;
+        Ok(DiskStorage {
+            dir: dir.to_owned(),
+            opts,
+            topics: BTreeMap::new(),
+            partitions: BTreeMap::new(),
+            offsets: None,
+            dirty: BTreeSet::new(),
+            poisoned: false,
+        })
+    }
+
+    fn topics_dir(&self) -> PathBuf {
+        self.dir.join("topics")
+    }
+
+    fn partition_dir(&self, tp: &TopicPartition) -> PathBuf {
+        self.topics_dir()
+            .join(&tp.topic)
+            .join(tp.partition.to_string())
+    }
+
+    /// Fails when poisoned; every write starts with it.
+    fn writable(&self) -> Result<(), StorageError> {
+        if self.poisoned {
+            Err(StorageError::Poisoned)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Records a poisoning error on its way out.
+    fn watch<T>(&mut self, r: Result<T, StorageError>) -> Result<T, StorageError> {
+        if matches!(r, Err(StorageError::Poisoned)) {
+            self.poisoned = true;
+        }
+        r
+    }
+
+    fn partition(&mut self, tp: &TopicPartition) -> Result<&mut Partition, StorageError> {
+        self.partitions
+            .get_mut(tp)
+            .ok_or_else(|| StorageError::UnknownPartition(tp.clone()))
+    }
+
+    fn offsets_log(&mut self) -> Result<&mut OffsetsLog, StorageError> {
+        if self.offsets.is_none() {
+            self.offsets = Some(OffsetsLog::open(&self.dir.join("groups"))?.0);
+        }
+        Ok(self.offsets.as_mut().expect("opened above"))
+    }
+
+    /// Loads one topic directory; `None` when it has no metadata (a creation cut short).
+    fn recover_topic(
+        &mut self,
+        name: &str,
+        state: &mut RecoveredState,
+    ) -> Result<(), StorageError> {
+        let dir = self.topics_dir().join(name);
+        let _ = fs::remove_file(dir.join(format!("meta{TMP_SUFFIX}")));
+        let bytes = match fs::read(dir.join("meta")) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                eprintln!(
+                    "portask: storage: skipping {} without metadata",
+                    dir.display()
+                );
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let meta: MetaFile = ciborium::from_reader(&bytes[..])
+            .map_err(|e| StorageError::Corrupt(format!("{}/meta: {e}", dir.display())))?;
+        if meta.name != name {
+            let msg = format!("{}/meta names topic {:?}", dir.display(), meta.name);
+            return Err(StorageError::Corrupt(msg));
+        }
+        for partition in 0..meta.partitions {
+            let tp = TopicPartition {
+                topic: name.to_owned(),
+                partition,
+            };
+            let (part, pstate) = Partition::recover(&self.partition_dir(&tp), &self.opts)?;
+            self.partitions.insert(tp.clone(), part);
+            state.partitions.insert(tp, pstate);
+        }
+        let meta = TopicMeta {
+            name: meta.name,
+            id: meta.id,
+            partitions: meta.partitions,
+            configs: meta.configs,
+        };
+        self.topics.insert(name.to_owned(), meta.clone());
+        state.topics.push(meta);
+        Ok(())
+    }
+
+    /// Removes leftovers of interrupted deletes and writes; returns the topic names.
+    fn list_topics(&self) -> Result<Vec<String>, StorageError> {
+        let mut names = Vec::new();
+        for entry in fs::read_dir(self.topics_dir())? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.contains('~') && name.ends_with(".deleted") {
+                fs::remove_dir_all(entry.path())?;
+            } else if entry.file_type()?.is_dir() && check_topic_name(&name).is_ok() {
+                names.push(name);
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+}
+
+impl Storage for DiskStorage {
+    fn recover(&mut self) -> Result<RecoveredState, StorageError> {
+        self.topics.clear();
+        self.partitions.clear();
+        self.dirty.clear();
+        let mut state = RecoveredState::default();
+        for name in self.list_topics()? {
+            self.recover_topic(&name, &mut state)?;
+        }
+        let (log, offsets) = OffsetsLog::open(&self.dir.join("groups"))?;
+        self.offsets = Some(log);
+        state.offsets = offsets;
+        let ids = self.dir.join("producer-ids");
+        let _ = fs::remove_file(fsutil::tmp_path(&ids));
+        state.next_producer_id = read_i64_file(&ids)?.unwrap_or(0);
+        Ok(state)
+    }
+
+    fn put_topic(&mut self, meta: &TopicMeta) -> Result<(), StorageError> {
+        self.writable()?;
+        check_topic_name(&meta.name)?;
+        let topic_dir = self.topics_dir().join(&meta.name);
+        fs::create_dir_all(&topic_dir)?;
+        for partition in 0..meta.partitions {
+            let tp = TopicPartition {
+                topic: meta.name.clone(),
+                partition,
+            };
+            if self.partitions.contains_key(&tp) {
+                continue;
+            }
+            let dir = self.partition_dir(&tp);
+            let part = if dir.exists() {
+                Partition::recover(&dir, &self.opts)?.0
+            } else {
+                Partition::create(&dir)?
+            };
+            self.partitions.insert(tp.clone(), part);
+            self.dirty.insert(tp);
+        }
+        let r = sync_dir(&topic_dir).and_then(|()| sync_dir(&self.topics_dir()));
+        self.watch(r.map_err(fsync_failed))?;
+        let file = MetaFile {
+            name: meta.name.clone(),
+            id: meta.id,
+            partitions: meta.partitions,
+            configs: meta.configs.clone(),
+        };
+        let mut bytes = Vec::new();
+        ciborium::into_writer(&file, &mut bytes).expect("writing CBOR to a Vec cannot fail");
+        let r = atomic_write(&topic_dir.join("meta"), &bytes);
+        self.watch(r)?;
+        self.topics.insert(meta.name.clone(), meta.clone());
+        Ok(())
+    }
+
+    fn delete_topic(&mut self, name: &str) -> Result<(), StorageError> {
+        self.writable()?;
+        check_topic_name(name)?;
+        self.partitions.retain(|tp, _| tp.topic != name);
+        self.dirty.retain(|tp| tp.topic != name);
+        let id = self.topics.remove(name).map_or([0; 16], |m| m.id);
+        let dir = self.topics_dir().join(name);
+        if !dir.exists() {
+            return Ok(());
+        }
+        let hex: String = id.iter().map(|b| format!("{b:02x}")).collect();
+        let trash = self.topics_dir().join(format!("{name}~{hex}.deleted"));
+        if trash.exists() {
+            fs::remove_dir_all(&trash)?;
+        }
+        fs::rename(&dir, &trash)?;
+        let r = sync_dir(&self.topics_dir()).map_err(fsync_failed);
+        self.watch(r)?;
+        fs::remove_dir_all(&trash)?;
+        Ok(())
+    }
+
+    fn append(&mut self, tp: &TopicPartition, batch: &EncodedBatch) -> Result<(), StorageError> {
+        self.writable()?;
+        let opts = self.opts.clone();
+        let r = self.partition(tp)?.append(batch, &opts);
+        self.dirty.insert(tp.clone());
+        self.watch(r)
+    }
+
+    fn read(
+        &mut self,
+        tp: &TopicPartition,
+        offset: i64,
+        max_bytes: usize,
+    ) -> Result<Vec<Bytes>, StorageError> {
+        self.partition(tp)?.read(offset, max_bytes)
+    }
+
+    fn offset_for_timestamp(
+        &mut self,
+        tp: &TopicPartition,
+        timestamp: i64,
+    ) -> Result<Option<i64>, StorageError> {
+        self.partition(tp)?.offset_for_timestamp(timestamp)
+    }
+
+    fn delete_records(&mut self, tp: &TopicPartition, before: i64) -> Result<(), StorageError> {
+        self.writable()?;
+        let r = self.partition(tp)?.delete_records(before);
+        self.dirty.insert(tp.clone());
+        self.watch(r)
+    }
+
+    fn commit_offsets(
+        &mut self,
+        group: &str,
+        offsets: &[(TopicPartition, CommittedOffset)],
+    ) -> Result<(), StorageError> {
+        self.writable()?;
+        let records: Vec<Record> = offsets
+            .iter()
+            .map(|(tp, c)| Record::commit(group, tp, c))
+            .collect();
+        let r = self.offsets_log().and_then(|log| log.append(&records));
+        self.watch(r)
+    }
+
+    fn delete_group(&mut self, group: &str) -> Result<(), StorageError> {
+        self.writable()?;
+        let record = Record::DeleteGroup {
+            group: group.to_owned(),
+        };
+        let r = self.offsets_log().and_then(|log| log.append(&[record]));
+        self.watch(r)
+    }
+
+    fn set_next_producer_id(&mut self, next: i64) -> Result<(), StorageError> {
+        self.writable()?;
+        let r = atomic_write(&self.dir.join("producer-ids"), next.to_string().as_bytes());
+        self.watch(r)
+    }
+
+    fn sync(&mut self) -> Result<(), StorageError> {
+        self.writable()?;
+        while let Some(tp) = self.dirty.pop_first() {
+            if let Some(part) = self.partitions.get_mut(&tp) {
+                let r = part.sync();
+                if r.is_err() {
+                    self.dirty.insert(tp);
+                }
+                self.watch(r)?;
+            }
+        }
+        if let Some(log) = &mut self.offsets {
+            let r = log.sync();
+            self.watch(r)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,7 @@
+//! Storage drivers behind the engine's [`portask_engine::storage::Storage`] trait.
+//!
+//! [`disk`] is the embedded default: a segmented append-only log on local disk.
+
+pub mod disk;
+
+pub use disk::{DiskOptions, DiskStorage};
