@@ -46,11 +46,6 @@ impl<'a> Walk<'a> {
         })
     }
 
-    /// Position of the next batch.
-    pub(crate) fn pos(&self) -> u64 {
-        self.pos
-    }
-
     /// Reads the next batch header; with `check`, reads the whole batch and checks its CRC.
     pub(crate) fn step(&mut self, check: bool) -> io::Result<Step> {
         let pos = self.pos;
