@@ -610,11 +610,7 @@ fn emit_flexible(out: &mut String, flexible: &str, s: &Struct) {
 }
 
 fn needs_flex(ty: &Ty) -> bool {
-    match ty {
-        Ty::Str | Ty::Bytes | Ty::Records => true,
-        Ty::Array(_) => true,
-        _ => false,
-    }
+    matches!(ty, Ty::Str | Ty::Bytes | Ty::Records | Ty::Array(_))
 }
 
 fn sorted_tagged<'a>(ctx: &Ctx<'_>, s: &'a Struct) -> Vec<&'a Field> {

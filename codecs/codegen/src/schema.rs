@@ -291,19 +291,17 @@ fn parse_fields(
             Ty::Array(inner) => inner.as_ref(),
             t => t,
         };
-        if let Ty::Struct(sname) = elem {
-            if f.get("fields").is_some() {
-                if declared.contains_key(sname) {
-                    return Err(format!("struct {sname} declared twice"));
-                }
-                let fields = parse_fields(f, structs, declared)?;
-                declared.insert(sname.clone(), ());
-                structs.push(Struct {
-                    name: sname.clone(),
-                    fields,
-                    versions,
-                });
+        if let (Ty::Struct(sname), Some(_)) = (elem, f.get("fields")) {
+            if declared.contains_key(sname) {
+                return Err(format!("struct {sname} declared twice"));
             }
+            let fields = parse_fields(f, structs, declared)?;
+            declared.insert(sname.clone(), ());
+            structs.push(Struct {
+                name: sname.clone(),
+                fields,
+                versions,
+            });
         }
         out.push(Field {
             name,

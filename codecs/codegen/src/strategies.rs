@@ -37,7 +37,7 @@ fn gen_field(ctx: &Ctx<'_>, f: &Field) -> String {
 /// Emits the builders of one message into a submodule named like the message module.
 fn emit_message(out: &mut String, msg: &Message) {
     let m = snake(&msg.name);
-    writeln!(out, "/// Builders for `{}`.\npub mod {m} {{\nuse super::*;\nuse portask_kafka::generated::{m} as m;\n", msg.name).unwrap();
+    writeln!(out, "/// Builders for `{}`.\npub(crate) mod {m} {{\nuse super::*;\nuse portask_kafka::generated::{m} as m;\n", msg.name).unwrap();
     for (i, s) in msg.structs.iter().enumerate() {
         let valid = if i == 0 {
             msg.valid
@@ -47,7 +47,7 @@ fn emit_message(out: &mut String, msg: &Message) {
         let ctx = Ctx { msg, valid };
         writeln!(
             out,
-            "/// A random `{}` holding only fields of `version`.\npub fn {}(g: &mut Gen, version: i16) -> m::{} {{\nlet mut v = m::{}::default();",
+            "/// A random `{}` holding only fields of `version`.\npub(crate) fn {}(g: &mut Gen, version: i16) -> m::{} {{\nlet mut v = m::{}::default();",
             s.name,
             snake(&s.name),
             s.name,
@@ -80,7 +80,7 @@ pub(crate) fn emit(msgs: &[Message], pairs: &[(String, &Message, &Message)]) -> 
     out.push_str(
         "//! Random message builders and round-trip checks for every generated message.\n",
     );
-    out.push_str("#![allow(clippy::field_reassign_with_default, unused_imports)]\n\n");
+    out.push_str("#![allow(clippy::field_reassign_with_default, unused_imports, unused_qualifications, unused_variables)]\n\n");
     out.push_str("use bytes::BytesMut;\nuse portask_kafka::generated::{self, *};\nuse portask_kafka::api::{ApiKey, RequestBody, ResponseBody};\nuse portask_kafka::wire::Reader;\n\nuse super::Gen;\n\n");
     for msg in msgs {
         emit_message(&mut out, msg);
@@ -91,7 +91,7 @@ pub(crate) fn emit(msgs: &[Message], pairs: &[(String, &Message, &Message)]) -> 
         let n = &msg.name;
         writeln!(
             out,
-            "/// Round trip of a random `{n}` in `version`.\npub fn check_{m}(seed: u64, version: i16) {{\n\
+            "/// Round trip of a random `{n}` in `version`.\npub(crate) fn check_{m}(seed: u64, version: i16) {{\n\
              let value = {m}::{m}(&mut Gen::new(seed), version);\n\
              let mut buf = BytesMut::new();\n\
              value.encode(&mut buf, version).unwrap_or_else(|e| panic!(\"{n} v{{version}} encode: {{e}}\"));\n\
@@ -107,7 +107,10 @@ pub(crate) fn emit(msgs: &[Message], pairs: &[(String, &Message, &Message)]) -> 
         .unwrap();
     }
     out.push_str("/// Every generated message: name, valid versions and its round-trip check.\n");
-    out.push_str("pub const ALL: &[(&str, i16, i16, fn(u64, i16))] = &[\n");
+    out.push_str(
+        "/// A round-trip check: seed, version.\npub(crate) type Check = fn(u64, i16);\n\n",
+    );
+    out.push_str("pub(crate) const ALL: &[(&str, i16, i16, Check)] = &[\n");
     for msg in msgs {
         writeln!(
             out,
@@ -124,7 +127,7 @@ pub(crate) fn emit(msgs: &[Message], pairs: &[(String, &Message, &Message)]) -> 
         ("request", "RequestBody", 1),
         ("response", "ResponseBody", 2),
     ] {
-        writeln!(out, "/// A random {side} body of `key` in `version`.\npub fn {side}_body(g: &mut Gen, key: ApiKey, version: i16) -> {body} {{\nmatch key {{").unwrap();
+        writeln!(out, "/// A random {side} body of `key` in `version`.\npub(crate) fn {side}_body(g: &mut Gen, key: ApiKey, version: i16) -> {body} {{\nmatch key {{").unwrap();
         for p in pairs {
             let msg = if field == 1 { p.1 } else { p.2 };
             let m = snake(&msg.name);
