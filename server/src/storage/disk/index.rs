@@ -31,12 +31,13 @@ impl IndexEntry {
 /// Decodes an index file, or `None` when it is damaged: a partial entry, entries that are not
 /// strictly increasing in both fields, or a position at or past `log_len`.
 pub(crate) fn decode(bytes: &[u8], log_len: u64) -> Option<Vec<IndexEntry>> {
-    if bytes.len() % ENTRY_LEN != 0 {
+    let chunks = bytes.chunks_exact(ENTRY_LEN);
+    if !chunks.remainder().is_empty() {
         return None;
     }
     let mut entries = Vec::with_capacity(bytes.len() / ENTRY_LEN);
     let mut prev: Option<IndexEntry> = None;
-    for chunk in bytes.chunks_exact(ENTRY_LEN) {
+    for chunk in chunks {
         let entry = IndexEntry {
             rel_offset: u32::from_be_bytes(chunk[..4].try_into().ok()?),
             position: u32::from_be_bytes(chunk[4..].try_into().ok()?),

@@ -62,14 +62,12 @@ impl Partition {
                 Tail::Strict
             };
             let seg = Segment::recover(dir, base, opts.index_interval_bytes, tail)?;
-            if let Some(prev) = segments.last() {
-                if prev.next_offset != base {
-                    return Err(StorageError::Corrupt(format!(
-                        "{}: segment ends at offset {} but the next one starts at {base}",
-                        prev.log_path.display(),
-                        prev.next_offset
-                    )));
-                }
+            if let Some(prev) = segments.last().filter(|p| p.next_offset != base) {
+                return Err(StorageError::Corrupt(format!(
+                    "{}: segment ends at offset {} but the next one starts at {base}",
+                    prev.log_path.display(),
+                    prev.next_offset
+                )));
             }
             segments.push(seg);
         }

@@ -227,13 +227,15 @@ impl Segment {
         }
         if let Some(entry) = self.note_batch(pos, header, interval) {
             let writer = self.writer.as_mut().expect("writer opened above");
-            if let Some(index) = &mut writer.index {
-                if let Err(e) = index.write_all(&entry.encode()) {
-                    // The index is rebuilt from the log at the next start.
-                    let path = self.index_path.display();
-                    eprintln!("portask: storage: index write failed for {path}: {e}");
-                    writer.index = None;
-                }
+            let written = writer
+                .index
+                .as_mut()
+                .map(|index| index.write_all(&entry.encode()));
+            if let Some(Err(e)) = written {
+                // The index is rebuilt from the log at the next start.
+                let path = self.index_path.display();
+                eprintln!("portask: storage: index write failed for {path}: {e}");
+                writer.index = None;
             }
         }
         Ok(())

@@ -38,7 +38,7 @@ fn missing_or_damaged_index_is_rebuilt() {
     let mut partial = originals[1].clone();
     partial.pop();
     fs::write(&indexes[1], partial).unwrap();
-    fs::write(&indexes[2], originals[2][..8].to_vec()).unwrap();
+    fs::write(&indexes[2], &originals[2][..8]).unwrap();
     fs::write(&indexes[3], [0xff; 16]).unwrap();
     let last = indexes.len() - 1;
     fs::write(&indexes[last], [0, 0, 0, 1, 0, 0, 0, 40]).unwrap();
