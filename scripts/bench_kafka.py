@@ -103,8 +103,10 @@ class Broker:
 
     def start(self, timeout: float = 30.0) -> None:
         log = open(self.log_path, "ab")
+        # PORTASK_* variables are config overrides for the broker: run it with defaults.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PORTASK_")}
         self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                     cwd=str(REPO_ROOT))
+                                     cwd=str(REPO_ROOT), env=env)
         log.close()
         host, port = self.bootstrap.rsplit(":", 1)
         deadline = time.monotonic() + timeout

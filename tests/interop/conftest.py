@@ -101,7 +101,9 @@ class Broker:
         if not (binary.is_file() and os.access(binary, os.X_OK)):
             pytest.fail(f"broker binary {binary} not found or not executable "
                         "(build it with `cargo build -p portask-server` or set PORTASK_BIN)")
-        env = dict(os.environ)
+        # The broker reads PORTASK_* variables as config overrides (and rejects unknown
+        # ones, such as PORTASK_BIN): pass only those the test asks for.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PORTASK_")}
         env.setdefault("RUST_BACKTRACE", "1")
         env.update(self.extra_env)
         self.starts += 1
