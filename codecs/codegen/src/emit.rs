@@ -82,8 +82,9 @@ impl Ctx<'_> {
                     .is_empty())
     }
 
+    /// Nullability of `f`, evaluated where the field is present.
     pub(crate) fn nullable_cond(&self, f: &Field) -> String {
-        self.cond(f.nullable.intersect(f.versions))
+        f.nullable.cond(self.valid.intersect(f.versions))
     }
 }
 

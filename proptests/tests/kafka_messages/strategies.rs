@@ -26,11 +26,7 @@ pub(crate) mod request_header {
         v.request_api_version = g.i16();
         v.correlation_id = g.i32();
         if version >= 1 {
-            v.client_id = if version >= 1 {
-                g.maybe(|g| g.string())
-            } else {
-                Some(g.string())
-            };
+            v.client_id = g.maybe(|g| g.string());
         }
         v.unknown_tagged_fields = g.unknown_tags(version >= 2);
         v
@@ -60,11 +56,7 @@ pub(crate) mod produce_request {
     pub(crate) fn produce_request(g: &mut Gen, version: i16) -> m::ProduceRequest {
         let mut v = m::ProduceRequest::default();
         if version >= 3 {
-            v.transactional_id = if version >= 3 {
-                g.maybe(|g| g.string())
-            } else {
-                Some(g.string())
-            };
+            v.transactional_id = g.maybe(|g| g.string());
         }
         v.acks = g.i16();
         v.timeout_ms = g.i32();
@@ -151,11 +143,7 @@ pub(crate) mod produce_response {
             v.record_errors = g.vec(|g| batch_index_and_error_message(g, version));
         }
         if version >= 8 {
-            v.error_message = if version >= 8 {
-                g.maybe(|g| g.string())
-            } else {
-                Some(g.string())
-            };
+            v.error_message = g.maybe(|g| g.string());
         }
         if version >= 10 {
             v.current_leader = leader_id_and_epoch(g, version);
@@ -194,11 +182,7 @@ pub(crate) mod fetch_request {
     pub(crate) fn fetch_request(g: &mut Gen, version: i16) -> m::FetchRequest {
         let mut v = m::FetchRequest::default();
         if version >= 12 {
-            v.cluster_id = if version >= 12 {
-                g.maybe(|g| g.string())
-            } else {
-                Some(g.string())
-            };
+            v.cluster_id = g.maybe(|g| g.string());
         }
         if version <= 14 {
             v.replica_id = g.i32();
@@ -374,11 +358,7 @@ pub(crate) mod fetch_response {
             v.snapshot_id = snapshot_id(g, version);
         }
         if version >= 4 {
-            v.aborted_transactions = if version >= 4 {
-                g.maybe(|g| g.vec(|g| aborted_transaction(g, version)))
-            } else {
-                Some(g.vec(|g| aborted_transaction(g, version)))
-            };
+            v.aborted_transactions = g.maybe(|g| g.vec(|g| aborted_transaction(g, version)));
         }
         if version >= 11 {
             v.preferred_read_replica = g.i32();
@@ -567,11 +547,7 @@ pub(crate) mod metadata_response {
         }
         v.brokers = g.vec(|g| metadata_response_broker(g, version));
         if version >= 2 {
-            v.cluster_id = if version >= 2 {
-                g.maybe(|g| g.string())
-            } else {
-                Some(g.string())
-            };
+            v.cluster_id = g.maybe(|g| g.string());
         }
         if version >= 1 {
             v.controller_id = g.i32();
@@ -591,11 +567,7 @@ pub(crate) mod metadata_response {
         v.host = g.string();
         v.port = g.i32();
         if version >= 1 {
-            v.rack = if version >= 1 {
-                g.maybe(|g| g.string())
-            } else {
-                Some(g.string())
-            };
+            v.rack = g.maybe(|g| g.string());
         }
         v.unknown_tagged_fields = g.unknown_tags(version >= 9);
         v
@@ -662,11 +634,7 @@ pub(crate) mod offset_commit_request {
             v.member_id = g.string();
         }
         if version >= 7 {
-            v.group_instance_id = if version >= 7 {
-                g.maybe(|g| g.string())
-            } else {
-                Some(g.string())
-            };
+            v.group_instance_id = g.maybe(|g| g.string());
         }
         if (2..=4).contains(&version) {
             v.retention_time_ms = g.i64();
@@ -761,7 +729,7 @@ pub(crate) mod offset_fetch_request {
             v.group_id = g.string();
         }
         if version <= 7 {
-            v.topics = if (2..=7).contains(&version) {
+            v.topics = if version >= 2 {
                 g.maybe(|g| g.vec(|g| offset_fetch_request_topic(g, version)))
             } else {
                 Some(g.vec(|g| offset_fetch_request_topic(g, version)))
@@ -809,11 +777,7 @@ pub(crate) mod offset_fetch_request {
         let mut v = m::OffsetFetchRequestGroup::default();
         v.group_id = g.string();
         if version >= 9 {
-            v.member_id = if version >= 9 {
-                g.maybe(|g| g.string())
-            } else {
-                Some(g.string())
-            };
+            v.member_id = g.maybe(|g| g.string());
         }
         if version >= 9 {
             v.member_epoch = g.i32();
@@ -958,11 +922,7 @@ pub(crate) mod find_coordinator_response {
             v.error_code = g.i16();
         }
         if (1..=3).contains(&version) {
-            v.error_message = if (1..=3).contains(&version) {
-                g.maybe(|g| g.string())
-            } else {
-                Some(g.string())
-            };
+            v.error_message = g.maybe(|g| g.string());
         }
         if version <= 3 {
             v.node_id = g.i32();
@@ -1009,20 +969,12 @@ pub(crate) mod join_group_request {
         }
         v.member_id = g.string();
         if version >= 5 {
-            v.group_instance_id = if version >= 5 {
-                g.maybe(|g| g.string())
-            } else {
-                Some(g.string())
-            };
+            v.group_instance_id = g.maybe(|g| g.string());
         }
         v.protocol_type = g.string();
         v.protocols = g.vec(|g| join_group_request_protocol(g, version));
         if version >= 8 {
-            v.reason = if version >= 8 {
-                g.maybe(|g| g.string())
-            } else {
-                Some(g.string())
-            };
+            v.reason = g.maybe(|g| g.string());
         }
         v.unknown_tagged_fields = g.unknown_tags(version >= 6);
         v
@@ -1055,11 +1007,7 @@ pub(crate) mod join_group_response {
         v.error_code = g.i16();
         v.generation_id = g.i32();
         if version >= 7 {
-            v.protocol_type = if version >= 7 {
-                g.maybe(|g| g.string())
-            } else {
-                Some(g.string())
-            };
+            v.protocol_type = g.maybe(|g| g.string());
         }
         v.protocol_name = if version >= 7 {
             g.maybe(|g| g.string())
@@ -1084,11 +1032,7 @@ pub(crate) mod join_group_response {
         let mut v = m::JoinGroupResponseMember::default();
         v.member_id = g.string();
         if version >= 5 {
-            v.group_instance_id = if version >= 5 {
-                g.maybe(|g| g.string())
-            } else {
-                Some(g.string())
-            };
+            v.group_instance_id = g.maybe(|g| g.string());
         }
         v.metadata = g.bytes();
         v.unknown_tagged_fields = g.unknown_tags(version >= 6);
@@ -1108,11 +1052,7 @@ pub(crate) mod heartbeat_request {
         v.generation_id = g.i32();
         v.member_id = g.string();
         if version >= 3 {
-            v.group_instance_id = if version >= 3 {
-                g.maybe(|g| g.string())
-            } else {
-                Some(g.string())
-            };
+            v.group_instance_id = g.maybe(|g| g.string());
         }
         v.unknown_tagged_fields = g.unknown_tags(version >= 4);
         v
@@ -1161,11 +1101,7 @@ pub(crate) mod leave_group_request {
         v.member_id = g.string();
         v.group_instance_id = g.maybe(|g| g.string());
         if version >= 5 {
-            v.reason = if version >= 5 {
-                g.maybe(|g| g.string())
-            } else {
-                Some(g.string())
-            };
+            v.reason = g.maybe(|g| g.string());
         }
         v.unknown_tagged_fields = g.unknown_tags(version >= 4);
         v
@@ -1214,25 +1150,13 @@ pub(crate) mod sync_group_request {
         v.generation_id = g.i32();
         v.member_id = g.string();
         if version >= 3 {
-            v.group_instance_id = if version >= 3 {
-                g.maybe(|g| g.string())
-            } else {
-                Some(g.string())
-            };
+            v.group_instance_id = g.maybe(|g| g.string());
         }
         if version >= 5 {
-            v.protocol_type = if version >= 5 {
-                g.maybe(|g| g.string())
-            } else {
-                Some(g.string())
-            };
+            v.protocol_type = g.maybe(|g| g.string());
         }
         if version >= 5 {
-            v.protocol_name = if version >= 5 {
-                g.maybe(|g| g.string())
-            } else {
-                Some(g.string())
-            };
+            v.protocol_name = g.maybe(|g| g.string());
         }
         v.assignments = g.vec(|g| sync_group_request_assignment(g, version));
         v.unknown_tagged_fields = g.unknown_tags(version >= 4);
@@ -1265,18 +1189,10 @@ pub(crate) mod sync_group_response {
         }
         v.error_code = g.i16();
         if version >= 5 {
-            v.protocol_type = if version >= 5 {
-                g.maybe(|g| g.string())
-            } else {
-                Some(g.string())
-            };
+            v.protocol_type = g.maybe(|g| g.string());
         }
         if version >= 5 {
-            v.protocol_name = if version >= 5 {
-                g.maybe(|g| g.string())
-            } else {
-                Some(g.string())
-            };
+            v.protocol_name = g.maybe(|g| g.string());
         }
         v.assignment = g.bytes();
         v.unknown_tagged_fields = g.unknown_tags(version >= 4);
@@ -1322,11 +1238,7 @@ pub(crate) mod describe_groups_response {
         let mut v = m::DescribedGroupMember::default();
         v.member_id = g.string();
         if version >= 4 {
-            v.group_instance_id = if version >= 4 {
-                g.maybe(|g| g.string())
-            } else {
-                Some(g.string())
-            };
+            v.group_instance_id = g.maybe(|g| g.string());
         }
         v.client_id = g.string();
         v.client_host = g.string();
@@ -1601,11 +1513,7 @@ pub(crate) mod create_topics_response {
         }
         v.error_code = g.i16();
         if version >= 1 {
-            v.error_message = if version >= 1 {
-                g.maybe(|g| g.string())
-            } else {
-                Some(g.string())
-            };
+            v.error_message = g.maybe(|g| g.string());
         }
         if version >= 5 {
             v.topic_config_error_code = g.i16();
@@ -1617,11 +1525,7 @@ pub(crate) mod create_topics_response {
             v.replication_factor = g.i16();
         }
         if version >= 5 {
-            v.configs = if version >= 5 {
-                g.maybe(|g| g.vec(|g| creatable_topic_configs(g, version)))
-            } else {
-                Some(g.vec(|g| creatable_topic_configs(g, version)))
-            };
+            v.configs = g.maybe(|g| g.vec(|g| creatable_topic_configs(g, version)));
         }
         v.unknown_tagged_fields = g.unknown_tags(version >= 5);
         v
@@ -1686,11 +1590,7 @@ pub(crate) mod delete_topics_response {
         }
         v.error_code = g.i16();
         if version >= 5 {
-            v.error_message = if version >= 5 {
-                g.maybe(|g| g.string())
-            } else {
-                Some(g.string())
-            };
+            v.error_message = g.maybe(|g| g.string());
         }
         v.unknown_tagged_fields = g.unknown_tags(version >= 4);
         v
@@ -1983,11 +1883,7 @@ pub(crate) mod describe_configs_response {
             v.config_type = g.i8();
         }
         if version >= 3 {
-            v.documentation = if version >= 3 {
-                g.maybe(|g| g.string())
-            } else {
-                Some(g.string())
-            };
+            v.documentation = g.maybe(|g| g.string());
         }
         v.unknown_tagged_fields = g.unknown_tags(version >= 4);
         v

@@ -235,11 +235,7 @@ impl CreatableTopicResult {
         let topic_id = if version >= 7 { r.uuid()? } else { [0; 16] };
         let error_code = r.i16()?;
         let error_message = if version >= 1 {
-            if version >= 1 {
-                r.nullable_string(wire::string_len(flexible))?
-            } else {
-                Some(r.string(wire::string_len(flexible))?)
-            }
+            r.nullable_string(wire::string_len(flexible))?
         } else {
             Some(String::new())
         };
@@ -247,18 +243,9 @@ impl CreatableTopicResult {
         let num_partitions = if version >= 5 { r.i32()? } else { -1 };
         let replication_factor = if version >= 5 { r.i16()? } else { -1 };
         let configs = if version >= 5 {
-            if version >= 5 {
-                wire::read_array(r, wire::bytes_len(flexible), 6, |r| {
-                    CreatableTopicConfigs::decode(r, version)
-                })?
-            } else {
-                Some(
-                    wire::read_array(r, wire::bytes_len(flexible), 6, |r| {
-                        CreatableTopicConfigs::decode(r, version)
-                    })?
-                    .ok_or(DecodeError::Invalid("null Configs"))?,
-                )
-            }
+            wire::read_array(r, wire::bytes_len(flexible), 6, |r| {
+                CreatableTopicConfigs::decode(r, version)
+            })?
         } else {
             Some(Vec::new())
         };
@@ -299,9 +286,6 @@ impl CreatableTopicResult {
         }
         w.put_i16(self.error_code);
         if version >= 1 {
-            if version < 1 && self.error_message.is_none() {
-                return Err(EncodeError::NotNullable("ErrorMessage"));
-            }
             wire::put_bytes_checked(
                 w,
                 wire::string_len(flexible),
@@ -316,9 +300,6 @@ impl CreatableTopicResult {
             w.put_i16(self.replication_factor);
         }
         if version >= 5 {
-            if version < 5 && self.configs.is_none() {
-                return Err(EncodeError::NotNullable("Configs"));
-            }
             wire::put_array_len(
                 w,
                 wire::bytes_len(flexible),

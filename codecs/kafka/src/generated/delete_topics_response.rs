@@ -131,11 +131,7 @@ impl DeletableTopicResult {
         let topic_id = if version >= 6 { r.uuid()? } else { [0; 16] };
         let error_code = r.i16()?;
         let error_message = if version >= 5 {
-            if version >= 5 {
-                r.nullable_string(wire::string_len(flexible))?
-            } else {
-                Some(r.string(wire::string_len(flexible))?)
-            }
+            r.nullable_string(wire::string_len(flexible))?
         } else {
             None
         };
@@ -169,9 +165,6 @@ impl DeletableTopicResult {
         }
         w.put_i16(self.error_code);
         if version >= 5 {
-            if version < 5 && self.error_message.is_none() {
-                return Err(EncodeError::NotNullable("ErrorMessage"));
-            }
             wire::put_bytes_checked(
                 w,
                 wire::string_len(flexible),

@@ -234,11 +234,7 @@ impl DescribeConfigsResourceResult {
         };
         let config_type = if version >= 3 { r.i8()? } else { 0 };
         let documentation = if version >= 3 {
-            if version >= 3 {
-                r.nullable_string(wire::string_len(flexible))?
-            } else {
-                Some(r.string(wire::string_len(flexible))?)
-            }
+            r.nullable_string(wire::string_len(flexible))?
         } else {
             Some(String::new())
         };
@@ -304,9 +300,6 @@ impl DescribeConfigsResourceResult {
             w.put_i8(self.config_type);
         }
         if version >= 3 {
-            if version < 3 && self.documentation.is_none() {
-                return Err(EncodeError::NotNullable("Documentation"));
-            }
             wire::put_bytes_checked(
                 w,
                 wire::string_len(flexible),

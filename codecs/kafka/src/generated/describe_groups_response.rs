@@ -121,11 +121,7 @@ impl DescribedGroupMember {
         let flexible = version >= 5;
         let member_id = r.string(wire::string_len(flexible))?;
         let group_instance_id = if version >= 4 {
-            if version >= 4 {
-                r.nullable_string(wire::string_len(flexible))?
-            } else {
-                Some(r.string(wire::string_len(flexible))?)
-            }
+            r.nullable_string(wire::string_len(flexible))?
         } else {
             None
         };
@@ -158,9 +154,6 @@ impl DescribedGroupMember {
             "MemberId",
         )?;
         if version >= 4 {
-            if version < 4 && self.group_instance_id.is_none() {
-                return Err(EncodeError::NotNullable("GroupInstanceId"));
-            }
             wire::put_bytes_checked(
                 w,
                 wire::string_len(flexible),

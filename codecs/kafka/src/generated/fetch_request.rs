@@ -131,11 +131,7 @@ impl FetchRequest {
             wire::read_tagged_fields(r, &mut unknown_tagged_fields, |tag, r| {
                 match tag {
                     0 if version >= 12 => {
-                        cluster_id = if version >= 12 {
-                            r.nullable_string(wire::string_len(flexible))?
-                        } else {
-                            Some(r.string(wire::string_len(flexible))?)
-                        }
+                        cluster_id = r.nullable_string(wire::string_len(flexible))?
                     }
                     1 if version >= 15 => replica_state = ReplicaState::decode(r, version)?,
                     _ => return Ok(false),
@@ -238,9 +234,6 @@ impl FetchRequest {
                 let mut b = BytesMut::new();
                 {
                     let w = &mut b;
-                    if version < 12 && self.cluster_id.is_none() {
-                        return Err(EncodeError::NotNullable("ClusterId"));
-                    }
                     wire::put_bytes_checked(
                         w,
                         wire::string_len(flexible),

@@ -431,18 +431,9 @@ impl PartitionData {
         let mut current_leader = LeaderIdAndEpoch::default();
         let mut snapshot_id = SnapshotId::default();
         let aborted_transactions = if version >= 4 {
-            if version >= 4 {
-                wire::read_array(r, wire::bytes_len(flexible), 16, |r| {
-                    AbortedTransaction::decode(r, version)
-                })?
-            } else {
-                Some(
-                    wire::read_array(r, wire::bytes_len(flexible), 16, |r| {
-                        AbortedTransaction::decode(r, version)
-                    })?
-                    .ok_or(DecodeError::Invalid("null AbortedTransactions"))?,
-                )
-            }
+            wire::read_array(r, wire::bytes_len(flexible), 16, |r| {
+                AbortedTransaction::decode(r, version)
+            })?
         } else {
             Some(Vec::new())
         };
@@ -507,9 +498,6 @@ impl PartitionData {
             });
         }
         if version >= 4 {
-            if version < 4 && self.aborted_transactions.is_none() {
-                return Err(EncodeError::NotNullable("AbortedTransactions"));
-            }
             wire::put_array_len(
                 w,
                 wire::bytes_len(flexible),

@@ -78,11 +78,7 @@ impl FindCoordinatorResponse {
         let throttle_time_ms = if version >= 1 { r.i32()? } else { 0 };
         let error_code = if version <= 3 { r.i16()? } else { 0 };
         let error_message = if (1..=3).contains(&version) {
-            if (1..=3).contains(&version) {
-                r.nullable_string(wire::string_len(flexible))?
-            } else {
-                Some(r.string(wire::string_len(flexible))?)
-            }
+            r.nullable_string(wire::string_len(flexible))?
         } else {
             Some(String::new())
         };
@@ -139,9 +135,6 @@ impl FindCoordinatorResponse {
             });
         }
         if (1..=3).contains(&version) {
-            if !(1..=3).contains(&version) && self.error_message.is_none() {
-                return Err(EncodeError::NotNullable("ErrorMessage"));
-            }
             wire::put_bytes_checked(
                 w,
                 wire::string_len(flexible),

@@ -52,11 +52,7 @@ impl HeartbeatRequest {
         let generation_id = r.i32()?;
         let member_id = r.string(wire::string_len(flexible))?;
         let group_instance_id = if version >= 3 {
-            if version >= 3 {
-                r.nullable_string(wire::string_len(flexible))?
-            } else {
-                Some(r.string(wire::string_len(flexible))?)
-            }
+            r.nullable_string(wire::string_len(flexible))?
         } else {
             None
         };
@@ -96,9 +92,6 @@ impl HeartbeatRequest {
             "MemberId",
         )?;
         if version >= 3 {
-            if version < 3 && self.group_instance_id.is_none() {
-                return Err(EncodeError::NotNullable("GroupInstanceId"));
-            }
             wire::put_bytes_checked(
                 w,
                 wire::string_len(flexible),

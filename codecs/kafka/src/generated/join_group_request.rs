@@ -85,11 +85,7 @@ impl JoinGroupRequest {
         let rebalance_timeout_ms = if version >= 1 { r.i32()? } else { -1 };
         let member_id = r.string(wire::string_len(flexible))?;
         let group_instance_id = if version >= 5 {
-            if version >= 5 {
-                r.nullable_string(wire::string_len(flexible))?
-            } else {
-                Some(r.string(wire::string_len(flexible))?)
-            }
+            r.nullable_string(wire::string_len(flexible))?
         } else {
             None
         };
@@ -99,11 +95,7 @@ impl JoinGroupRequest {
         })?
         .ok_or(DecodeError::Invalid("null Protocols"))?;
         let reason = if version >= 8 {
-            if version >= 8 {
-                r.nullable_string(wire::string_len(flexible))?
-            } else {
-                Some(r.string(wire::string_len(flexible))?)
-            }
+            r.nullable_string(wire::string_len(flexible))?
         } else {
             None
         };
@@ -150,9 +142,6 @@ impl JoinGroupRequest {
             "MemberId",
         )?;
         if version >= 5 {
-            if version < 5 && self.group_instance_id.is_none() {
-                return Err(EncodeError::NotNullable("GroupInstanceId"));
-            }
             wire::put_bytes_checked(
                 w,
                 wire::string_len(flexible),
@@ -182,9 +171,6 @@ impl JoinGroupRequest {
             e.encode(w, version)?;
         }
         if version >= 8 {
-            if version < 8 && self.reason.is_none() {
-                return Err(EncodeError::NotNullable("Reason"));
-            }
             wire::put_bytes_checked(
                 w,
                 wire::string_len(flexible),

@@ -89,11 +89,7 @@ impl JoinGroupResponse {
         let error_code = r.i16()?;
         let generation_id = r.i32()?;
         let protocol_type = if version >= 7 {
-            if version >= 7 {
-                r.nullable_string(wire::string_len(flexible))?
-            } else {
-                Some(r.string(wire::string_len(flexible))?)
-            }
+            r.nullable_string(wire::string_len(flexible))?
         } else {
             None
         };
@@ -142,9 +138,6 @@ impl JoinGroupResponse {
         w.put_i16(self.error_code);
         w.put_i32(self.generation_id);
         if version >= 7 {
-            if version < 7 && self.protocol_type.is_none() {
-                return Err(EncodeError::NotNullable("ProtocolType"));
-            }
             wire::put_bytes_checked(
                 w,
                 wire::string_len(flexible),
@@ -223,11 +216,7 @@ impl JoinGroupResponseMember {
         let flexible = version >= 6;
         let member_id = r.string(wire::string_len(flexible))?;
         let group_instance_id = if version >= 5 {
-            if version >= 5 {
-                r.nullable_string(wire::string_len(flexible))?
-            } else {
-                Some(r.string(wire::string_len(flexible))?)
-            }
+            r.nullable_string(wire::string_len(flexible))?
         } else {
             None
         };
@@ -254,9 +243,6 @@ impl JoinGroupResponseMember {
             "MemberId",
         )?;
         if version >= 5 {
-            if version < 5 && self.group_instance_id.is_none() {
-                return Err(EncodeError::NotNullable("GroupInstanceId"));
-            }
             wire::put_bytes_checked(
                 w,
                 wire::string_len(flexible),

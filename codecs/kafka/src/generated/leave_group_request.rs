@@ -149,11 +149,7 @@ impl MemberIdentity {
         let member_id = r.string(wire::string_len(flexible))?;
         let group_instance_id = r.nullable_string(wire::string_len(flexible))?;
         let reason = if version >= 5 {
-            if version >= 5 {
-                r.nullable_string(wire::string_len(flexible))?
-            } else {
-                Some(r.string(wire::string_len(flexible))?)
-            }
+            r.nullable_string(wire::string_len(flexible))?
         } else {
             None
         };
@@ -185,9 +181,6 @@ impl MemberIdentity {
             "GroupInstanceId",
         )?;
         if version >= 5 {
-            if version < 5 && self.reason.is_none() {
-                return Err(EncodeError::NotNullable("Reason"));
-            }
             wire::put_bytes_checked(
                 w,
                 wire::string_len(flexible),

@@ -76,11 +76,7 @@ impl MetadataResponse {
         })?
         .ok_or(DecodeError::Invalid("null Brokers"))?;
         let cluster_id = if version >= 2 {
-            if version >= 2 {
-                r.nullable_string(wire::string_len(flexible))?
-            } else {
-                Some(r.string(wire::string_len(flexible))?)
-            }
+            r.nullable_string(wire::string_len(flexible))?
         } else {
             None
         };
@@ -131,9 +127,6 @@ impl MetadataResponse {
             e.encode(w, version)?;
         }
         if version >= 2 {
-            if version < 2 && self.cluster_id.is_none() {
-                return Err(EncodeError::NotNullable("ClusterId"));
-            }
             wire::put_bytes_checked(
                 w,
                 wire::string_len(flexible),
@@ -200,11 +193,7 @@ impl MetadataResponseBroker {
         let host = r.string(wire::string_len(flexible))?;
         let port = r.i32()?;
         let rack = if version >= 1 {
-            if version >= 1 {
-                r.nullable_string(wire::string_len(flexible))?
-            } else {
-                Some(r.string(wire::string_len(flexible))?)
-            }
+            r.nullable_string(wire::string_len(flexible))?
         } else {
             None
         };
@@ -233,9 +222,6 @@ impl MetadataResponseBroker {
         )?;
         w.put_i32(self.port);
         if version >= 1 {
-            if version < 1 && self.rack.is_none() {
-                return Err(EncodeError::NotNullable("Rack"));
-            }
             wire::put_bytes_checked(
                 w,
                 wire::string_len(flexible),

@@ -78,11 +78,7 @@ impl OffsetCommitRequest {
             String::new()
         };
         let group_instance_id = if version >= 7 {
-            if version >= 7 {
-                r.nullable_string(wire::string_len(flexible))?
-            } else {
-                Some(r.string(wire::string_len(flexible))?)
-            }
+            r.nullable_string(wire::string_len(flexible))?
         } else {
             None
         };
@@ -137,9 +133,6 @@ impl OffsetCommitRequest {
             )?;
         }
         if version >= 7 {
-            if version < 7 && self.group_instance_id.is_none() {
-                return Err(EncodeError::NotNullable("GroupInstanceId"));
-            }
             wire::put_bytes_checked(
                 w,
                 wire::string_len(flexible),

@@ -66,7 +66,7 @@ impl OffsetFetchRequest {
             String::new()
         };
         let topics = if version <= 7 {
-            if (2..=7).contains(&version) {
+            if version >= 2 {
                 wire::read_array(r, wire::bytes_len(flexible), 3, |r| {
                     OffsetFetchRequestTopic::decode(r, version)
                 })?
@@ -127,7 +127,7 @@ impl OffsetFetchRequest {
             });
         }
         if version <= 7 {
-            if !(2..=7).contains(&version) && self.topics.is_none() {
+            if version < 2 && self.topics.is_none() {
                 return Err(EncodeError::NotNullable("Topics"));
             }
             wire::put_array_len(
@@ -336,11 +336,7 @@ impl OffsetFetchRequestGroup {
         let flexible = true;
         let group_id = r.string(wire::string_len(flexible))?;
         let member_id = if version >= 9 {
-            if version >= 9 {
-                r.nullable_string(wire::string_len(flexible))?
-            } else {
-                Some(r.string(wire::string_len(flexible))?)
-            }
+            r.nullable_string(wire::string_len(flexible))?
         } else {
             None
         };
@@ -371,9 +367,6 @@ impl OffsetFetchRequestGroup {
             "GroupId",
         )?;
         if version >= 9 {
-            if version < 9 && self.member_id.is_none() {
-                return Err(EncodeError::NotNullable("MemberId"));
-            }
             wire::put_bytes_checked(
                 w,
                 wire::string_len(flexible),

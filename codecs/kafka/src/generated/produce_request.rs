@@ -49,11 +49,7 @@ impl ProduceRequest {
         }
         let flexible = version >= 9;
         let transactional_id = if version >= 3 {
-            if version >= 3 {
-                r.nullable_string(wire::string_len(flexible))?
-            } else {
-                Some(r.string(wire::string_len(flexible))?)
-            }
+            r.nullable_string(wire::string_len(flexible))?
         } else {
             None
         };
@@ -86,9 +82,6 @@ impl ProduceRequest {
         }
         let flexible = version >= 9;
         if version >= 3 {
-            if version < 3 && self.transactional_id.is_none() {
-                return Err(EncodeError::NotNullable("TransactionalId"));
-            }
             wire::put_bytes_checked(
                 w,
                 wire::string_len(flexible),

@@ -298,11 +298,7 @@ impl PartitionProduceResponse {
             Vec::new()
         };
         let error_message = if version >= 8 {
-            if version >= 8 {
-                r.nullable_string(wire::string_len(flexible))?
-            } else {
-                Some(r.string(wire::string_len(flexible))?)
-            }
+            r.nullable_string(wire::string_len(flexible))?
         } else {
             None
         };
@@ -354,9 +350,6 @@ impl PartitionProduceResponse {
             }
         }
         if version >= 8 {
-            if version < 8 && self.error_message.is_none() {
-                return Err(EncodeError::NotNullable("ErrorMessage"));
-            }
             wire::put_bytes_checked(
                 w,
                 wire::string_len(flexible),

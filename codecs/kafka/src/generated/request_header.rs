@@ -62,11 +62,7 @@ impl RequestHeader {
         let request_api_version = r.i16()?;
         let correlation_id = r.i32()?;
         let client_id = if version >= 1 {
-            if version >= 1 {
-                r.nullable_string(wire::string_len(false))?
-            } else {
-                Some(r.string(wire::string_len(false))?)
-            }
+            r.nullable_string(wire::string_len(false))?
         } else {
             Some(String::new())
         };
@@ -96,9 +92,6 @@ impl RequestHeader {
         w.put_i16(self.request_api_version);
         w.put_i32(self.correlation_id);
         if version >= 1 {
-            if version < 1 && self.client_id.is_none() {
-                return Err(EncodeError::NotNullable("ClientId"));
-            }
             wire::put_bytes_checked(
                 w,
                 wire::string_len(false),

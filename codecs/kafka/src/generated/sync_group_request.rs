@@ -64,29 +64,17 @@ impl SyncGroupRequest {
         let generation_id = r.i32()?;
         let member_id = r.string(wire::string_len(flexible))?;
         let group_instance_id = if version >= 3 {
-            if version >= 3 {
-                r.nullable_string(wire::string_len(flexible))?
-            } else {
-                Some(r.string(wire::string_len(flexible))?)
-            }
+            r.nullable_string(wire::string_len(flexible))?
         } else {
             None
         };
         let protocol_type = if version >= 5 {
-            if version >= 5 {
-                r.nullable_string(wire::string_len(flexible))?
-            } else {
-                Some(r.string(wire::string_len(flexible))?)
-            }
+            r.nullable_string(wire::string_len(flexible))?
         } else {
             None
         };
         let protocol_name = if version >= 5 {
-            if version >= 5 {
-                r.nullable_string(wire::string_len(flexible))?
-            } else {
-                Some(r.string(wire::string_len(flexible))?)
-            }
+            r.nullable_string(wire::string_len(flexible))?
         } else {
             None
         };
@@ -133,9 +121,6 @@ impl SyncGroupRequest {
             "MemberId",
         )?;
         if version >= 3 {
-            if version < 3 && self.group_instance_id.is_none() {
-                return Err(EncodeError::NotNullable("GroupInstanceId"));
-            }
             wire::put_bytes_checked(
                 w,
                 wire::string_len(flexible),
@@ -150,9 +135,6 @@ impl SyncGroupRequest {
             });
         }
         if version >= 5 {
-            if version < 5 && self.protocol_type.is_none() {
-                return Err(EncodeError::NotNullable("ProtocolType"));
-            }
             wire::put_bytes_checked(
                 w,
                 wire::string_len(flexible),
@@ -161,9 +143,6 @@ impl SyncGroupRequest {
             )?;
         }
         if version >= 5 {
-            if version < 5 && self.protocol_name.is_none() {
-                return Err(EncodeError::NotNullable("ProtocolName"));
-            }
             wire::put_bytes_checked(
                 w,
                 wire::string_len(flexible),

@@ -55,20 +55,12 @@ impl SyncGroupResponse {
         let throttle_time_ms = if version >= 1 { r.i32()? } else { 0 };
         let error_code = r.i16()?;
         let protocol_type = if version >= 5 {
-            if version >= 5 {
-                r.nullable_string(wire::string_len(flexible))?
-            } else {
-                Some(r.string(wire::string_len(flexible))?)
-            }
+            r.nullable_string(wire::string_len(flexible))?
         } else {
             None
         };
         let protocol_name = if version >= 5 {
-            if version >= 5 {
-                r.nullable_string(wire::string_len(flexible))?
-            } else {
-                Some(r.string(wire::string_len(flexible))?)
-            }
+            r.nullable_string(wire::string_len(flexible))?
         } else {
             None
         };
@@ -101,9 +93,6 @@ impl SyncGroupResponse {
         }
         w.put_i16(self.error_code);
         if version >= 5 {
-            if version < 5 && self.protocol_type.is_none() {
-                return Err(EncodeError::NotNullable("ProtocolType"));
-            }
             wire::put_bytes_checked(
                 w,
                 wire::string_len(flexible),
@@ -112,9 +101,6 @@ impl SyncGroupResponse {
             )?;
         }
         if version >= 5 {
-            if version < 5 && self.protocol_name.is_none() {
-                return Err(EncodeError::NotNullable("ProtocolName"));
-            }
             wire::put_bytes_checked(
                 w,
                 wire::string_len(flexible),
