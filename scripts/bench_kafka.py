@@ -288,7 +288,7 @@ def main() -> int:
     import confluent_kafka
     print()
     print(f"portask Kafka benchmark — binary `{binary}`, commit {rev or '?'}, "
-          f"confluent-kafka {confluent_kafka.version()[0]} / librdkafka {confluent_kafka.libversion()[0]}, "
+          f"confluent-kafka {confluent_kafka.__version__} / librdkafka {confluent_kafka.libversion()[0]}, "
           f"{os.cpu_count()} CPUs")
     print()
     print("| phase | record size | messages | seconds | msg/s | MB/s |")
