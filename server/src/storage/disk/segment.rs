@@ -99,7 +99,7 @@ impl Segment {
         seg.index = loaded.clone().unwrap_or_default();
         let start = seg.index.last().map_or(0, |e| u64::from(e.position));
         seg.next_offset = base_offset + seg.index.last().map_or(0, |e| i64::from(e.rel_offset));
-        let mut walk = Walk::new(&file, start, file_len)?;
+        let mut walk = Walk::new(&file, start, file_len, 256 * 1024)?;
         loop {
             match walk.step(true)? {
                 Step::End => break,
@@ -265,7 +265,7 @@ impl Segment {
         let start = index::lookup(&self.index, rel);
         let size = self.size;
         let name = self.name();
-        let mut walk = Walk::new(self.reader()?, start, size)?;
+        let mut walk = Walk::new(self.reader()?, start, size, 8 * 1024)?;
         loop {
             match walk.step(false)? {
                 Step::End => return Ok(()),

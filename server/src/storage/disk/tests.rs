@@ -374,3 +374,22 @@ fn sync_on_append_writes_through() {
     assert_eq!(state.partitions[&tp("t", 0)].next_offset, 60);
     check_reads(&mut store, 20);
 }
+
+#[test]
+fn one_batch_per_segment_and_index_entry_per_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = DiskOptions {
+        segment_bytes: 1,
+        index_interval_bytes: 0,
+        ..DiskOptions::default()
+    };
+    let (mut store, _) = open(dir.path(), opts.clone());
+    store.put_topic(&meta("t", 1)).unwrap();
+    for i in 0..12 {
+        store.append(&tp("t", 0), &batch(3 * i, None)).unwrap();
+    }
+    assert_eq!(segment_count(dir.path(), "t", 0), 12);
+    check_reads(&mut store, 12);
+    drop(store);
+    check_reads(&mut open(dir.path(), opts).0, 12);
+}

@@ -34,9 +34,10 @@ pub(crate) enum Step {
 }
 
 impl<'a> Walk<'a> {
-    /// Starts a walk at byte `start` that ends at byte `end`.
-    pub(crate) fn new(file: &'a File, start: u64, end: u64) -> io::Result<Self> {
-        let mut rd = BufReader::with_capacity(64 * 1024, file);
+    /// Starts a walk at byte `start` that ends at byte `end`, reading `buffer` bytes at a time
+    /// (small for a few headers, large for a whole segment).
+    pub(crate) fn new(file: &'a File, start: u64, end: u64, buffer: usize) -> io::Result<Self> {
+        let mut rd = BufReader::with_capacity(buffer, file);
         rd.seek(SeekFrom::Start(start))?;
         Ok(Self {
             rd,
