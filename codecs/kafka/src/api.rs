@@ -355,4 +355,49 @@ mod tests {
         let (h, back) = decode_response(18, 3, out.freeze().slice(4..)).unwrap();
         assert_eq!((h.correlation_id, back), (3, body));
     }
+
+    #[test]
+    fn metadata_v12_request_all_topics() {
+        // Header v2 (client id "c"), topics null, allow auto creation, no authorized ops.
+        let frame: &[u8] = &[0, 3, 0, 12, 0, 0, 0, 1, 0, 1, b'c', 0, 0, 1, 0, 0];
+        let req = decode_request(Bytes::from_static(frame)).unwrap();
+        let RequestBody::Metadata(m) = &req.body else {
+            panic!()
+        };
+        assert_eq!(m.topics, None);
+        assert!(m.allow_auto_topic_creation);
+        let mut out = BytesMut::new();
+        encode_request(&req.header, &req.body, &mut out).unwrap();
+        assert_eq!(&out[4..], frame);
+    }
+
+    #[test]
+    fn tagged_fields_are_written_in_tag_order_with_unknown_ones() {
+        let mut body = ApiVersionsResponse {
+            finalized_features_epoch: 5,
+            ..Default::default()
+        };
+        body.unknown_tagged_fields
+            .insert(9, Bytes::from_static(&[0xaa]));
+        body.unknown_tagged_fields
+            .insert(4, Bytes::from_static(&[0xbb]));
+        let mut w = BytesMut::new();
+        body.encode(&mut w, 3).unwrap();
+        // error 0, api keys empty (compact 1), throttle 0, then 3 tagged fields:
+        // known tag 1 (int64 5), unknown tags 4 and 9.
+        let expected: &[u8] = &[
+            0, 0, 1, 0, 0, 0, 0, 3, 1, 8, 0, 0, 0, 0, 0, 0, 0, 5, 4, 1, 0xbb, 9, 1, 0xaa,
+        ];
+        assert_eq!(&w[..], expected);
+        let back = ApiVersionsResponse::decode(&mut Reader::new(w.freeze()), 3).unwrap();
+        assert_eq!(back, body);
+        // A known tagged field that does not exist in the version is an error, an ignorable
+        // one is skipped.
+        assert!(body.encode(&mut BytesMut::new(), 2).is_ok());
+        let out_of_order: &[u8] = &[0, 0, 1, 0, 0, 0, 0, 2, 9, 1, 0xaa, 4, 1, 0xbb];
+        assert!(
+            ApiVersionsResponse::decode(&mut Reader::new(Bytes::from_static(out_of_order)), 3)
+                .is_err()
+        );
+    }
 }
