@@ -4,9 +4,9 @@ use bytes::{BufMut, BytesMut};
 use portask_kafka::api::{self, RequestError, ResponseBody};
 use portask_kafka::error_codes as code;
 use portask_kafka::generated::{
-    DescribeClusterResponse, FindCoordinatorRequest, FindCoordinatorResponse, MetadataRequest,
-    MetadataResponse, SaslAuthenticateResponse, SaslHandshakeResponse, describe_cluster_response,
-    find_coordinator_response, metadata_response,
+    DescribeClusterRequest, DescribeClusterResponse, FindCoordinatorRequest,
+    FindCoordinatorResponse, MetadataRequest, MetadataResponse, SaslAuthenticateResponse,
+    SaslHandshakeResponse, describe_cluster_response, find_coordinator_response, metadata_response,
 };
 
 use super::{Ctx, NODE_ID};
@@ -14,6 +14,24 @@ use crate::kafka::errors::code_of;
 
 /// The cluster id clients see; one broker is one cluster.
 pub(crate) const CLUSTER_ID: &str = "portask-single-node";
+/// Operations an authorised client may perform, as Kafka's ACL operation bits. Without
+/// ACLs every client may do everything that applies to the resource type.
+pub(crate) const TOPIC_OPERATIONS: i32 = ops(&[3, 4, 5, 6, 7, 8, 10, 11]);
+pub(crate) const CLUSTER_OPERATIONS: i32 = ops(&[5, 7, 8, 9, 10, 11, 12]);
+pub(crate) const GROUP_OPERATIONS: i32 = ops(&[3, 6, 8]);
+/// "Not asked for" in the authorized-operations fields.
+const OPERATIONS_OMITTED: i32 = i32::MIN;
+
+const fn ops(bits: &[u32]) -> i32 {
+    let mut out = 0;
+    let mut i = 0;
+    while i < bits.len() {
+        out |= 1 << bits[i];
+        i += 1;
+    }
+    out
+}
+
 /// First FindCoordinator version that takes a list of keys.
 const COORDINATOR_KEYS_MIN_VERSION: i16 = 4;
 
@@ -47,9 +65,17 @@ pub(crate) fn metadata(ctx: &mut Ctx<'_>, req: MetadataRequest) -> ResponseBody 
             .collect(),
     };
     let auto_create = req.allow_auto_topic_creation;
+    let topic_ops = if req.include_topic_authorized_operations {
+        TOPIC_OPERATIONS
+    } else {
+        OPERATIONS_OMITTED
+    };
     let topics = names
         .into_iter()
-        .map(|name| topic_metadata(ctx, name, auto_create))
+        .map(|name| metadata_response::MetadataResponseTopic {
+            topic_authorized_operations: topic_ops,
+            ..topic_metadata(ctx, name, auto_create)
+        })
         .collect();
     ResponseBody::Metadata(MetadataResponse {
         brokers: vec![metadata_response::MetadataResponseBroker {
@@ -61,6 +87,11 @@ pub(crate) fn metadata(ctx: &mut Ctx<'_>, req: MetadataRequest) -> ResponseBody 
         cluster_id: Some(CLUSTER_ID.to_owned()),
         controller_id: NODE_ID,
         topics,
+        cluster_authorized_operations: if req.include_cluster_authorized_operations {
+            CLUSTER_OPERATIONS
+        } else {
+            OPERATIONS_OMITTED
+        },
         ..Default::default()
     })
 }
@@ -114,7 +145,7 @@ fn topic_metadata(
     }
 }
 
-pub(crate) fn describe_cluster(ctx: &mut Ctx<'_>) -> ResponseBody {
+pub(crate) fn describe_cluster(ctx: &mut Ctx<'_>, req: DescribeClusterRequest) -> ResponseBody {
     let (host, port) = broker_endpoint(ctx);
     ResponseBody::DescribeCluster(DescribeClusterResponse {
         cluster_id: CLUSTER_ID.to_owned(),
@@ -125,6 +156,11 @@ pub(crate) fn describe_cluster(ctx: &mut Ctx<'_>) -> ResponseBody {
             port,
             ..Default::default()
         }],
+        cluster_authorized_operations: if req.include_cluster_authorized_operations {
+            CLUSTER_OPERATIONS
+        } else {
+            OPERATIONS_OMITTED
+        },
         ..Default::default()
     })
 }

@@ -213,7 +213,8 @@ pub(crate) fn list(ctx: &mut Ctx<'_>, req: ListGroupsRequest) -> ResponseBody {
 pub(crate) fn describe(ctx: &mut Ctx<'_>, req: DescribeGroupsRequest) -> ResponseBody {
     let groups = req
         .groups
-        .into_iter()
+        .iter()
+        .cloned()
         .map(|id| {
             let d = ctx.broker.engine.describe_group(&id);
             describe_groups_response::DescribedGroup {
@@ -234,6 +235,11 @@ pub(crate) fn describe(ctx: &mut Ctx<'_>, req: DescribeGroupsRequest) -> Respons
                         ..Default::default()
                     })
                     .collect(),
+                authorized_operations: if req.include_authorized_operations {
+                    super::cluster::GROUP_OPERATIONS
+                } else {
+                    i32::MIN
+                },
                 ..Default::default()
             }
         })

@@ -241,7 +241,7 @@ fn dispatch(ctx: &mut Ctx<'_>, body: RequestBody) -> Handled {
     let reply = match body {
         RequestBody::ApiVersions(_) => cluster::api_versions(),
         RequestBody::Metadata(r) => cluster::metadata(ctx, r),
-        RequestBody::DescribeCluster(_) => cluster::describe_cluster(ctx),
+        RequestBody::DescribeCluster(r) => cluster::describe_cluster(ctx, r),
         RequestBody::FindCoordinator(r) => cluster::find_coordinator(ctx, r),
         RequestBody::SaslHandshake(_) => cluster::sasl_handshake(),
         RequestBody::SaslAuthenticate(_) => cluster::sasl_authenticate(),
