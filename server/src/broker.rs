@@ -86,8 +86,7 @@ impl Broker {
         }
         self.collect_outputs();
         let due = self.deadlines.first().is_some_and(|(d, _)| *d <= now.mono);
-        let wake = due || self.data_arrived || !self.outputs.is_empty();
-        wake
+        due || self.data_arrived || !self.outputs.is_empty()
     }
 
     /// Drops what belongs to a closed connection.

@@ -17,6 +17,8 @@ const SIGNALS: Token = Token(0);
 /// Tokens of listeners start here; connections start at `FIRST_CONN`.
 const FIRST_LISTENER: usize = 1;
 const FIRST_CONN: usize = 16;
+/// Passes over parked requests per loop turn.
+const RESCANS_MAX: usize = 4;
 
 /// A bound listener and the protocol it serves.
 #[derive(Debug)]
@@ -128,7 +130,7 @@ impl Worker {
     }
 
     fn poll_timeout(&self) -> Option<Duration> {
-        if !self.still_ready.is_empty() {
+        if !self.still_ready.is_empty() || self.broker.data_arrived {
             return Some(Duration::ZERO);
         }
         let now = self.started.elapsed().as_millis() as u64;
@@ -187,11 +189,20 @@ impl Worker {
     }
 
     /// Completes work that became ready during the turn: long-polls, timers, group replies.
+    ///
+    /// A resumed request can let a connection run further requests that append data, so the
+    /// scan repeats (a bounded number of times; the next poll does not block if data is still
+    /// marked as arrived).
     fn after_turn(&mut self, now: Now, dirty: &mut Vec<usize>) {
-        self.broker.handle_timers(now);
-        for (key, conn) in &mut self.conns {
-            if conn.kind == Kind::Kafka && kafka::resume(conn, key, &mut self.broker, now) {
-                dirty.push(key);
+        for _ in 0..RESCANS_MAX {
+            if !self.broker.handle_timers(now) {
+                return;
+            }
+            self.broker.data_arrived = false;
+            for (key, conn) in &mut self.conns {
+                if conn.kind == Kind::Kafka && kafka::resume(conn, key, &mut self.broker, now) {
+                    dirty.push(key);
+                }
             }
         }
     }

@@ -51,11 +51,7 @@ pub(crate) fn complete(
             .partitions
             .iter()
             .map(|p| {
-                let budget = if total >= max_bytes {
-                    0
-                } else {
-                    max_bytes - total
-                };
+                let budget = max_bytes.saturating_sub(total);
                 let part = read_partition(broker, name.as_deref(), p, budget, version);
                 total += part.records.as_ref().map_or(0, bytes::Bytes::len);
                 any_error |= part.error_code != code::NONE;

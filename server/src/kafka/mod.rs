@@ -47,7 +47,6 @@ impl KafkaSettings {
             advertised_port,
             limits: Limits {
                 frame_bytes_max: config.kafka.max_frame_bytes,
-                ..Limits::default()
             },
             records: DecodeLimits {
                 decompressed_bytes_max: config.kafka.max_decompressed_batch_bytes,
