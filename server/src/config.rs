@@ -58,6 +58,10 @@ pub struct Config {
     pub storage: StorageConfig,
     /// Consumer group coordinator.
     pub groups: GroupsConfig,
+    /// Things worth telling the operator that do not stop the start (unknown `PORTASK_*`
+    /// variables, which may belong to other tools).
+    #[serde(skip)]
+    pub warnings: Vec<String>,
 }
 
 /// `[kafka]`.
@@ -172,19 +176,26 @@ impl Config {
             let origin = format!(" in {}", path.display());
             merge(&mut table, parse(&text, &origin)?, "", &origin)?;
         }
+        let mut warnings = Vec::new();
         for (name, value) in env {
             if let Some(rest) = name.strip_prefix("PORTASK_") {
-                apply_env(&mut table, rest, &value, &name)?;
+                match apply_env(&mut table, rest, &value, &name) {
+                    Err(ConfigError::UnknownKey { key, .. }) => warnings.push(format!(
+                        "ignoring environment variable {key}: it names no config key"
+                    )),
+                    other => other?,
+                }
             }
         }
         apply_flags(&mut table, flags);
-        let config: Self = Value::Table(table)
+        let mut config: Self = Value::Table(table)
             .try_into()
             .map_err(|e: toml::de::Error| ConfigError::Invalid {
                 origin: String::new(),
                 message: e.to_string(),
             })?;
         config.validate()?;
+        config.warnings = warnings;
         Ok(config)
     }
 

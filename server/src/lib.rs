@@ -24,6 +24,9 @@ use crate::worker::{Listener, Worker};
 
 /// Opens storage, binds the listeners, and serves until SIGTERM or SIGINT.
 pub fn serve(config: Config) -> io::Result<()> {
+    for warning in &config.warnings {
+        eprintln!("portask: {warning}");
+    }
     let storage = open_storage(&config)?;
     let engine = Engine::open(engine_config(&config), storage, 0).map_err(io::Error::other)?;
     let kafka = Listener::bind(config.kafka.listen, Kind::Kafka)?;
