@@ -28,6 +28,8 @@ struct Inner {
     partitions: BTreeMap<TopicPartition, MemPartition>,
     offsets: BTreeMap<String, BTreeMap<TopicPartition, CommittedOffset>>,
     next_producer_id: i64,
+    definitions: BTreeMap<String, Bytes>,
+    queues: BTreeMap<String, BTreeMap<u64, Bytes>>,
     fail_writes: bool,
     appends: u64,
 }
@@ -114,7 +116,54 @@ impl Storage for MemStorage {
             partitions,
             offsets: inner.offsets.clone(),
             next_producer_id: inner.next_producer_id,
+            definitions: inner.definitions.clone(),
+            queue_messages: inner
+                .queues
+                .iter()
+                .map(|(q, m)| {
+                    (
+                        q.clone(),
+                        m.iter().map(|(id, b)| (*id, b.clone())).collect(),
+                    )
+                })
+                .collect(),
         })
+    }
+
+    fn put_definition(&mut self, key: &str, value: Option<&Bytes>) -> Result<(), StorageError> {
+        let mut inner = self.lock();
+        inner.check_writable()?;
+        match value {
+            Some(v) => inner.definitions.insert(key.to_owned(), v.clone()),
+            None => inner.definitions.remove(key),
+        };
+        Ok(())
+    }
+
+    fn queue_append(&mut self, queue: &str, messages: &[(u64, Bytes)]) -> Result<(), StorageError> {
+        let mut inner = self.lock();
+        inner.check_writable()?;
+        let q = inner.queues.entry(queue.to_owned()).or_default();
+        q.extend(messages.iter().cloned());
+        Ok(())
+    }
+
+    fn queue_remove(&mut self, queue: &str, ids: &[u64]) -> Result<(), StorageError> {
+        let mut inner = self.lock();
+        inner.check_writable()?;
+        if let Some(q) = inner.queues.get_mut(queue) {
+            for id in ids {
+                q.remove(id);
+            }
+        }
+        Ok(())
+    }
+
+    fn queue_delete(&mut self, queue: &str) -> Result<(), StorageError> {
+        let mut inner = self.lock();
+        inner.check_writable()?;
+        inner.queues.remove(queue);
+        Ok(())
     }
 
     fn put_topic(&mut self, meta: &TopicMeta) -> Result<(), StorageError> {

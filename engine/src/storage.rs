@@ -93,6 +93,11 @@ pub struct RecoveredState {
     pub offsets: BTreeMap<String, BTreeMap<TopicPartition, CommittedOffset>>,
     /// The first producer id not yet handed out.
     pub next_producer_id: i64,
+    /// Durable definitions (exchanges, queues, bindings), by the key the engine chose.
+    pub definitions: BTreeMap<String, Bytes>,
+    /// The messages of every durable queue that were stored and not removed, by queue key,
+    /// in the order they were appended.
+    pub queue_messages: BTreeMap<String, Vec<(u64, Bytes)>>,
 }
 
 /// A storage failure. The engine answers with a retriable storage error and acknowledges nothing.
@@ -151,6 +156,16 @@ pub trait Storage {
     fn delete_group(&mut self, group: &str) -> Result<(), StorageError>;
     /// Records that producer ids below `next` have been handed out.
     fn set_next_producer_id(&mut self, next: i64) -> Result<(), StorageError>;
+    /// Stores (`Some`) or removes (`None`) a durable definition under `key`. The value is
+    /// opaque to the backend.
+    fn put_definition(&mut self, key: &str, value: Option<&Bytes>) -> Result<(), StorageError>;
+    /// Appends messages, each with an id unique within the queue, to a durable queue's store.
+    fn queue_append(&mut self, queue: &str, messages: &[(u64, Bytes)]) -> Result<(), StorageError>;
+    /// Removes messages (acknowledged, dropped, expired or moved) from a durable queue's store.
+    /// Unknown ids are ignored.
+    fn queue_remove(&mut self, queue: &str, ids: &[u64]) -> Result<(), StorageError>;
+    /// Removes a durable queue's store and every message in it.
+    fn queue_delete(&mut self, queue: &str) -> Result<(), StorageError>;
     /// Makes every earlier write durable.
     fn sync(&mut self) -> Result<(), StorageError>;
 }
