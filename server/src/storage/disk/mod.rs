@@ -10,6 +10,9 @@
 //! topics/<topic>~<id>.deleted/                 a topic being deleted (removed at start)
 //! groups/offsets.log                           committed offsets, append-only
 //! producer-ids                                 the next producer id
+//! definitions.log                              durable AMQP definitions, append-only
+//! queues/<hex key>/messages.log                a durable queue's messages, append-only
+//! queues/<hex key>.deleted/                    a queue being deleted (removed at start)
 //! ```
 //!
 //! `<base>` is the segment's base offset as 20 decimal digits. Batches are stored as the engine
@@ -19,20 +22,36 @@
 //! Small files (`meta`, `log-start`, `producer-ids`) are replaced atomically: write a temporary
 //! file, fsync, rename, fsync the directory.
 //!
+//! `offsets.log`, `definitions.log` and `messages.log` are logs of framed CBOR records (see
+//! [`record_log`]): replayed at start with the last write winning, a torn tail cut. The
+//! definitions log `{key, value or delete}` is rewritten compactly at start when it holds more
+//! than twice its live entries plus 8. A queue key (vhost and name, any string) is encoded as
+//! the lowercase hex of its UTF-8 bytes (long keys: a hex prefix and a hash; see
+//! [`queue_log::dir_name`]), and the key itself is the first record of the queue's log. A
+//! queue's log holds one `Append {id, bytes}` record per message and `Remove {ids}` records;
+//! only an index of the live messages stays in memory, and the log is rewritten with only the
+//! live messages once more than half of it is dead (see [`queue_log`]).
+//!
 //! Writes reach the OS page cache; [`Storage::sync`] makes them durable (or every append, with
 //! [`DiskOptions::sync_on_append`]). After a failed fsync the store refuses writes with
 //! [`StorageError::Poisoned`]. [`Storage::recover`] must be called once before anything else:
 //! it loads every topic, checks the tail of every partition and cuts a torn tail.
 
+mod definitions;
+mod durable;
 mod fsutil;
 mod index;
 mod offsets_log;
 mod partition;
+mod queue_log;
+mod record_log;
 mod segment;
 mod walk;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_durable;
 #[cfg(test)]
 mod tests_recovery;
 
@@ -47,9 +66,11 @@ use portask_engine::storage::{
 };
 use serde::{Deserialize, Serialize};
 
+use definitions::DefinitionsLog;
 use fsutil::{TMP_SUFFIX, atomic_write, check_topic_name, fsync_failed, read_i64_file, sync_dir};
 use offsets_log::{OffsetsLog, Record};
 use partition::Partition;
+use queue_log::QueueLog;
 
 /// Tuning of the disk log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,6 +112,11 @@ pub struct DiskStorage {
     offsets: Option<OffsetsLog>,
     /// Partitions appended to or changed since the last sync.
     dirty: BTreeSet<TopicPartition>,
+    definitions: Option<DefinitionsLog>,
+    /// Open durable queue logs by queue key.
+    queues: BTreeMap<String, QueueLog>,
+    /// Queues written to since the last sync.
+    dirty_queues: BTreeSet<String>,
     poisoned: bool,
 }
 
@@ -107,6 +133,9 @@ impl DiskStorage {
             partitions: BTreeMap::new(),
             offsets: None,
             dirty: BTreeSet::new(),
+            definitions: None,
+            queues: BTreeMap::new(),
+            dirty_queues: BTreeSet::new(),
             poisoned: false,
         })
     }
@@ -228,6 +257,7 @@ impl Storage for DiskStorage {
         let ids = self.dir.join("producer-ids");
         let _ = fs::remove_file(fsutil::tmp_path(&ids));
         state.next_producer_id = read_i64_file(&ids)?.unwrap_or(0);
+        self.recover_durable(&mut state)?;
         Ok(state)
     }
 
@@ -352,6 +382,22 @@ impl Storage for DiskStorage {
         self.watch(r)
     }
 
+    fn put_definition(&mut self, key: &str, value: Option<&Bytes>) -> Result<(), StorageError> {
+        self.durable_put_definition(key, value)
+    }
+
+    fn queue_append(&mut self, queue: &str, messages: &[(u64, Bytes)]) -> Result<(), StorageError> {
+        self.durable_queue_append(queue, messages)
+    }
+
+    fn queue_remove(&mut self, queue: &str, ids: &[u64]) -> Result<(), StorageError> {
+        self.durable_queue_remove(queue, ids)
+    }
+
+    fn queue_delete(&mut self, queue: &str) -> Result<(), StorageError> {
+        self.durable_queue_delete(queue)
+    }
+
     fn sync(&mut self) -> Result<(), StorageError> {
         self.writable()?;
         while let Some(tp) = self.dirty.pop_first() {
@@ -367,6 +413,6 @@ impl Storage for DiskStorage {
             let r = log.sync();
             self.watch(r)?;
         }
-        Ok(())
+        self.sync_durable()
     }
 }

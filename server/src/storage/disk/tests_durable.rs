@@ -1,0 +1,1 @@
+//! Tests of durable definitions and queue message logs.
