@@ -1,6 +1,9 @@
 //! `portask-codegen`: generates the Kafka message codecs of `portask-kafka` from the Kafka
 //! JSON message schemas. Builds never run it; its output is committed.
 //!
+//! With `amqp` as the first argument it generates the AMQP 0-9-1 methods instead; see
+//! [`amqp`].
+//!
 //! Run from the workspace root:
 //!
 //! ```text
@@ -14,6 +17,8 @@
 //! tests. Field names are the snake case of the schema names; Rust keywords become raw
 //! identifiers (`Type` -> `r#type`).
 
+mod amqp;
+mod amqp_emit;
 mod emit;
 mod modfile;
 mod schema;
@@ -108,7 +113,11 @@ fn run(args: &[String]) -> Result<(), String> {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match run(&args) {
+    let result = match args.split_first() {
+        Some((mode, rest)) if mode == "amqp" => amqp::run(rest),
+        _ => run(&args),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("portask-codegen: {e}");
