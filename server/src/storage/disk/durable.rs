@@ -111,7 +111,9 @@ impl DiskStorage {
             log.append(messages)?;
             if sync { log.sync() } else { Ok(()) }
         });
-        self.dirty_queues.insert(queue.to_owned());
+        if !sync {
+            self.dirty_queues.insert(queue.to_owned());
+        }
         self.watch(r)
     }
 

@@ -227,7 +227,7 @@ pub(crate) mod cbor_bytes {
         s.serialize_bytes(b)
     }
 
-    /// Reads a byte string.
+    /// Reads a byte string (as a buffer: ciborium only lends short ones).
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Bytes, D::Error> {
         struct V;
         impl de::Visitor<'_> for V {
@@ -242,6 +242,6 @@ pub(crate) mod cbor_bytes {
                 Ok(Bytes::from(v))
             }
         }
-        d.deserialize_bytes(V)
+        d.deserialize_byte_buf(V)
     }
 }
