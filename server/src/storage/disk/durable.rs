@@ -1,5 +1,15 @@
 //! The AMQP durability side of [`DiskStorage`]: durable definitions and the message logs of
-//! durable queues (see [`super::definitions`] and [`super::queue_log`]).
+//! durable queues.
+//!
+//! `definitions.log` holds records `{key, value or delete}` (see [`super::definitions`]); the
+//! last write wins, and it is rewritten compactly at start when it holds more than twice its
+//! live entries plus 8. Each durable queue has a directory `queues/<name>/`, where `<name>` is
+//! the lowercase hex of the queue key's UTF-8 bytes (long keys: a hex prefix and a hash; see
+//! [`dir_name`]), holding `messages.log`: a header record with the key itself, one
+//! `Append {id, bytes}` record per message and `Remove {ids}` records. Only an index of the
+//! live messages stays in memory, and a log is rewritten with only the live messages once more
+//! than half of it is dead (see [`super::queue_log`]). Deleting a queue renames its directory
+//! to `<name>.deleted`, fsyncs `queues/`, then removes it; leftovers are removed at start.
 
 use std::fs;
 use std::path::PathBuf;

@@ -23,14 +23,8 @@
 //! file, fsync, rename, fsync the directory.
 //!
 //! `offsets.log`, `definitions.log` and `messages.log` are logs of framed CBOR records (see
-//! [`record_log`]): replayed at start with the last write winning, a torn tail cut. The
-//! definitions log `{key, value or delete}` is rewritten compactly at start when it holds more
-//! than twice its live entries plus 8. A queue key (vhost and name, any string) is encoded as
-//! the lowercase hex of its UTF-8 bytes (long keys: a hex prefix and a hash; see
-//! [`queue_log::dir_name`]), and the key itself is the first record of the queue's log. A
-//! queue's log holds one `Append {id, bytes}` record per message and `Remove {ids}` records;
-//! only an index of the live messages stays in memory, and the log is rewritten with only the
-//! live messages once more than half of it is dead (see [`queue_log`]).
+//! [`record_log`]), replayed at start with a torn tail cut. Queue directories are named by the
+//! hex of the queue key; [`durable`] describes definitions and queue logs.
 //!
 //! Writes reach the OS page cache; [`Storage::sync`] makes them durable (or every append, with
 //! [`DiskOptions::sync_on_append`]). After a failed fsync the store refuses writes with

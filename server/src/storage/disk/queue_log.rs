@@ -28,6 +28,9 @@ pub(crate) const COMPACT_MIN_BYTES: u64 = 1 << 20;
 /// Hex digits of the queue key kept in a directory name before it is shortened.
 const MAX_HEX: usize = 200;
 
+/// Messages with their ids, in append order.
+pub(crate) type Messages = Vec<(u64, Bytes)>;
+
 /// One entry of the log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 enum Record {
@@ -88,7 +91,7 @@ impl QueueLog {
 
     /// Replays the log in `dir`: the queue and its live messages in append order, or `None`
     /// when the log has no header (a creation cut short).
-    pub(crate) fn recover(dir: &Path) -> Result<Option<(Self, Vec<(u64, Bytes)>)>, StorageError> {
+    pub(crate) fn recover(dir: &Path) -> Result<Option<(Self, Messages)>, StorageError> {
         let path = dir.join(LOG_NAME);
         let _ = fs::remove_file(tmp_path(&path));
         let corrupt = |what: &str| StorageError::Corrupt(format!("{}: {what}", path.display()));
