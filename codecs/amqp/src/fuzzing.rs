@@ -24,6 +24,7 @@ pub fn server_conn(data: &[u8]) {
         rbuf.extend_from_slice(part);
         let was_closed = conn.is_closed();
         let failed = conn.handle_input(&mut rbuf, now, &mut out).is_err();
+        conn.handle_timeout(now, &mut out);
         while let Some(ev) = conn.poll_event() {
             assert!(!was_closed, "event {ev:?} after close");
             match ev {
@@ -37,7 +38,6 @@ pub fn server_conn(data: &[u8]) {
                 _ => {}
             }
         }
-        conn.handle_timeout(now, &mut out);
         if was_closed {
             assert!(out.is_empty(), "output after close");
         }

@@ -70,3 +70,77 @@ impl Method {
         self.info().content
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use bytes::{Bytes, BytesMut};
+
+    use crate::generated::*;
+    use crate::table::FieldValue;
+    use crate::wire::Reader;
+
+    #[test]
+    fn start_ok_as_pika_sends_it() {
+        let mut bytes = vec![0, 10, 0, 11, 0, 0, 0, 17, 7];
+        bytes.extend_from_slice(b"product");
+        bytes.extend_from_slice(&[b'S', 0, 0, 0, 4]);
+        bytes.extend_from_slice(b"pika");
+        bytes.extend_from_slice(b"\x05PLAIN\x00\x00\x00\x0c\x00guest\x00guest\x05en_US");
+        let mut r = Reader::new(Bytes::from(bytes.clone()));
+        let (c, m) = (r.u16().unwrap(), r.u16().unwrap());
+        let method = Method::decode(c, m, &mut r).unwrap();
+        r.finish().unwrap();
+        let Method::ConnectionStartOk(s) = &method else {
+            panic!("{method:?}")
+        };
+        assert_eq!(s.mechanism, "PLAIN");
+        assert_eq!(&s.response[..], b"\0guest\0guest");
+        let product = s.client_properties.get("product");
+        assert_eq!(
+            product,
+            Some(&FieldValue::LongString(Bytes::from_static(b"pika")))
+        );
+        assert_eq!(method.name(), "connection.start-ok");
+        assert!(method.sent_by_client() && !method.sent_by_server());
+        let mut out = BytesMut::new();
+        method.encode(&mut out);
+        assert_eq!(&out[..], &bytes[..]);
+    }
+
+    #[test]
+    fn bits_are_packed_lsb_first() {
+        let q = QueueDeclare {
+            queue: "q".into(),
+            durable: true,
+            nowait: true,
+            ..Default::default()
+        };
+        let mut out = BytesMut::new();
+        Method::from(q).encode(&mut out);
+        assert_eq!(
+            &out[..],
+            &[0, 50, 0, 10, 0, 0, 1, b'q', 0b1_0010, 0, 0, 0, 0]
+        );
+        let info = Method::from(BasicGet::default());
+        assert_eq!(info.responses(), &[71, 72]);
+        assert!(Method::from(BasicDeliver::default()).has_content());
+        assert!(BasicReject::default().requeue, "spec default");
+    }
+
+    #[test]
+    fn properties_use_the_flag_bits() {
+        let p = BasicProperties {
+            content_type: Some("a".into()),
+            delivery_mode: Some(2),
+            cluster_id: Some(String::new()),
+            ..Default::default()
+        };
+        let mut out = BytesMut::new();
+        p.encode(&mut out);
+        assert_eq!(&out[..], &[0x90, 0x04, 1, b'a', 2, 0]);
+        let back = BasicProperties::decode(&mut Reader::new(out.freeze())).unwrap();
+        assert_eq!(back, p);
+        let bad = BasicProperties::decode(&mut Reader::new(Bytes::from_static(&[0, 1])));
+        assert!(bad.is_err());
+    }
+}

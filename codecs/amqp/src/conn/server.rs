@@ -55,7 +55,7 @@ use crate::table::FieldTable;
 enum State {
     AwaitingProtocolHeader,
     AwaitingStartOk,
-    /// A [`ServerEvent::Login`] is out; waiting for accept or refuse.
+    /// A [`ServerEvent::Login`] is out; waiting for accept or refuse. Frames are held.
     AwaitingLogin,
     AwaitingTuneOk,
     AwaitingOpen,
@@ -115,7 +115,10 @@ impl ServerConn {
         }
     }
 
-    /// Consumes complete frames from `rbuf` and leaves a partial one. Writes the replies the
+    /// Consumes complete frames from `rbuf` and leaves a partial one. While a
+    /// [`ServerEvent::Login`] or [`ServerEvent::OpenVhost`] awaits an answer, decoded frames
+    /// are held (at most [`crate::Limits::pending_frames_max`], the rest stays in `rbuf`) and
+    /// handled by `accept_*`; call `handle_input` again afterwards if `rbuf` is not empty. Writes the replies the
     /// connection makes by itself into `out`. Fails only on a bad protocol header, after
     /// writing the AMQP 0-9-1 header to `out`.
     pub fn handle_input(
@@ -130,7 +133,7 @@ impl ServerConn {
                 rbuf.clear();
                 return Ok(());
             }
-            let holding = self.state == State::AwaitingOpenDecision;
+            let holding = self.holding();
             if holding && self.pending.len() >= self.cfg.limits.pending_frames_max {
                 return Ok(());
             }
@@ -208,6 +211,7 @@ impl ServerConn {
         };
         self.write(0, &tune.into(), out);
         self.state = State::AwaitingTuneOk;
+        self.drain_pending(out);
     }
 
     /// Refuses the login: `connection.close` 403 `ACCESS_REFUSED` with `text` (RabbitMQ says
@@ -234,7 +238,23 @@ impl ServerConn {
         }
         self.write(0, &ConnectionOpenOk::default().into(), out);
         self.state = State::Open;
-        while let Some(frame) = self.pending.pop_front() {
+        self.drain_pending(out);
+    }
+
+    /// Whether a decision of the broker is awaited; frames are held meanwhile.
+    fn holding(&self) -> bool {
+        matches!(
+            self.state,
+            State::AwaitingLogin | State::AwaitingOpenDecision
+        )
+    }
+
+    /// Handles the frames held while a decision was awaited, until the next decision.
+    fn drain_pending(&mut self, out: &mut BytesMut) {
+        while !self.holding() {
+            let Some(frame) = self.pending.pop_front() else {
+                break;
+            };
             self.handle_frame(frame, out);
         }
     }
