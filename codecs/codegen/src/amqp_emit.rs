@@ -415,9 +415,10 @@ pub(crate) fn emit_strategies(spec: &Spec) -> String {
         let n = struct_name(m);
         writeln!(
             s,
-            "/// A random `{}`.\npub(crate) fn {}(g: &mut Gen) -> {n} {{\n{n} {{",
+            "/// A random `{}`.\npub(crate) fn {}({}: &mut Gen) -> {n} {{\n{n} {{",
             full_name(m),
-            snake(m)
+            snake(m),
+            if m.args.is_empty() { "_g" } else { "g" }
         )
         .unwrap();
         for a in &m.args {
