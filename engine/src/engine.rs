@@ -9,6 +9,7 @@ use crate::partition::Partition;
 use crate::rng::Rng;
 use crate::storage::{CommittedOffset, Storage, StorageError, TopicPartition};
 use crate::topics::TopicInfo;
+use crate::vhost::BrokerState;
 use crate::{EngineError, Millis};
 
 /// How many producer ids are reserved in storage at once.
@@ -27,6 +28,7 @@ pub struct Engine {
     pub(crate) groups: BTreeMap<String, Group>,
     pub(crate) offsets: BTreeMap<String, BTreeMap<TopicPartition, CommittedOffset>>,
     pub(crate) outputs: VecDeque<Output>,
+    pub(crate) broker: BrokerState,
 }
 
 impl std::fmt::Debug for Engine {
@@ -36,6 +38,8 @@ impl std::fmt::Debug for Engine {
             .field("partitions", &self.partitions.len())
             .field("groups", &self.groups.len())
             .field("next_producer_id", &self.next_producer_id)
+            .field("vhosts", &self.broker.vhosts.len())
+            .field("channels", &self.broker.channels.len())
             .finish_non_exhaustive()
     }
 }
@@ -50,9 +54,11 @@ impl Engine {
     pub fn open(
         cfg: EngineConfig,
         mut storage: Box<dyn Storage>,
-        _now: Millis,
+        now: Millis,
     ) -> Result<Engine, StorageError> {
-        let recovered = storage.recover()?;
+        let mut recovered = storage.recover()?;
+        let definitions = std::mem::take(&mut recovered.definitions);
+        let queue_messages = std::mem::take(&mut recovered.queue_messages);
         let mut rng = Rng::new(cfg.seed);
         let mut topics = BTreeMap::new();
         let mut topic_ids = BTreeMap::new();
@@ -74,7 +80,8 @@ impl Engine {
             topics.insert(meta.name.clone(), TopicInfo::from(meta));
         }
         rng.mix(recovered.next_producer_id as u64);
-        Ok(Engine {
+        rng.mix(definitions.len() as u64);
+        let mut engine = Engine {
             cfg,
             storage,
             rng,
@@ -86,7 +93,10 @@ impl Engine {
             groups: BTreeMap::new(),
             offsets: recovered.offsets,
             outputs: VecDeque::new(),
-        })
+            broker: BrokerState::default(),
+        };
+        engine.recover_broker(now, &definitions, queue_messages)?;
+        Ok(engine)
     }
 
     /// The configuration the engine runs with.

@@ -71,3 +71,50 @@ pub enum EngineError {
     #[error("corrupt stored batch: {0}")]
     CorruptStoredBatch(#[from] BatchFormatError),
 }
+
+/// Why a call of the queue model failed. The text is RabbitMQ's, as it follows `CODE - ` in a
+/// channel.close or connection.close.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BrokerError {
+    /// 404 NOT_FOUND (channel error).
+    #[error("{0}")]
+    NotFound(String),
+    /// 406 PRECONDITION_FAILED (channel error).
+    #[error("{0}")]
+    PreconditionFailed(String),
+    /// 405 RESOURCE_LOCKED (channel error).
+    #[error("{0}")]
+    ResourceLocked(String),
+    /// 403 ACCESS_REFUSED (channel error).
+    #[error("{0}")]
+    AccessRefused(String),
+    /// 530 NOT_ALLOWED (connection error).
+    #[error("{0}")]
+    NotAllowed(String),
+    /// 540 NOT_IMPLEMENTED (connection error).
+    #[error("{0}")]
+    NotImplemented(String),
+    /// 503 COMMAND_INVALID (connection error).
+    #[error("{0}")]
+    CommandInvalid(String),
+    /// 406 PRECONDITION_FAILED for an invalid x-argument (channel error).
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// 541 INTERNAL_ERROR (connection error); nothing was acknowledged.
+    #[error("storage: {0}")]
+    Storage(#[from] StorageError),
+}
+
+impl BrokerError {
+    /// Connection errors close the whole connection; the others close the channel.
+    pub fn is_connection_error(&self) -> bool {
+        matches!(
+            self,
+            Self::NotAllowed(_)
+                | Self::NotImplemented(_)
+                | Self::CommandInvalid(_)
+                | Self::Storage(_)
+        )
+    }
+}

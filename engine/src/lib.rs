@@ -9,25 +9,40 @@
 //! - Consumer groups follow Kafka's classic coordinator. Joins and syncs may complete later:
 //!   their answers are taken with [`Engine::poll_output`]. Deadlines (sessions, rebalances) are
 //!   reported by [`Engine::poll_timeout`] and processed by [`Engine::handle_timeout`].
-//! - Randomness (member ids, topic ids) comes from [`rng::Rng`] seeded by
+//! - The queue model (RabbitMQ's): vhosts with exchanges, bindings and queues;
+//!   [`Engine::publish`] routes, consumers get [`Output::Deliver`] as their credit allows,
+//!   acknowledgements, dead-lettering, TTLs and length limits follow RabbitMQ, and error texts
+//!   are RabbitMQ's ([`BrokerError`]). Durable definitions and persistent messages go through
+//!   [`Storage`] and come back at [`Engine::open`].
+//! - Randomness (member ids, topic ids, generated queue names and consumer tags) comes from [`rng::Rng`] seeded by
 //!   [`EngineConfig::seed`], so the same calls give the same results.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod batch;
+mod broker_ops;
+mod broker_recovery;
+mod channel_ops;
 pub mod config;
 pub mod data;
+pub mod deliver;
 pub mod engine;
 pub mod error;
+pub mod exchange;
 pub mod group;
 pub mod mem_storage;
+pub mod message;
 pub mod partition;
 pub mod producer;
+pub mod queue;
+mod queue_ops;
 pub mod record;
 pub mod rng;
 pub mod storage;
 pub mod topic_ops;
 pub mod topics;
+pub mod value;
+mod vhost;
 
 #[cfg(test)]
 mod data_tests;
@@ -43,14 +58,20 @@ pub use data::{
     AppendOutcome, EARLIEST_TIMESTAMP, FetchOutcome, FetchedBatch, LATEST_TIMESTAMP, ProduceBatch,
 };
 pub use engine::Engine;
-pub use error::EngineError;
+pub use error::{BrokerError, EngineError};
+pub use exchange::{Binding, Destination, Exchange, ExchangeKind};
 pub use group::offsets::{CommitResults, OffsetToCommit};
 pub use group::types::{
     GroupDescription, GroupListing, GroupState, JoinGroup, JoinResult, JoinedMember,
     MemberDescription, Output, SyncGroup, SyncResult, Waiter,
 };
 pub use mem_storage::MemStorage;
+pub use message::{
+    ConnId, Consume, ExchangeDeclare, GetOk, Message, MessageProps, Publish, PublishOutcome,
+    QueueDeclare, QueueDeclareOk,
+};
 pub use partition::PartitionOffsets;
 pub use record::{Record, RecordHeader};
 pub use storage::*;
 pub use topics::TopicInfo;
+pub use value::{Table, Value};

@@ -235,8 +235,10 @@ impl Engine {
     }
 
     /// Drops parked requests of a closed connection; its members stay until their session
-    /// times out.
+    /// times out. Closes its channels (cancelling consumers, requeueing unacknowledged
+    /// messages) and deletes the exclusive queues it owns.
     pub fn connection_closed(&mut self, conn: u64) {
+        self.close_queue_connection(conn);
         for group in self.groups.values_mut() {
             for m in group.members.values_mut() {
                 if m.join_waiter.is_some_and(|w| w.conn == conn) {
@@ -250,8 +252,10 @@ impl Engine {
     }
 
     /// Processes every deadline due at `now`: expired sessions, rebalance timeouts, initial
-    /// delays, expired pending member ids.
+    /// delays, expired pending member ids; expired queue messages and unused queues
+    /// (`x-expires`); dispatches that stopped at their per-call cap.
     pub fn handle_timeout(&mut self, now: Millis) {
+        self.queue_timeouts(now);
         let delay = self.cfg.group_initial_rebalance_delay_ms;
         for group in self.groups.values_mut() {
             group.pending.retain(|_, deadline| *deadline > now);
@@ -276,6 +280,7 @@ impl Engine {
 
     /// The earliest pending deadline; call [`Engine::handle_timeout`] when it passes.
     pub fn poll_timeout(&self) -> Option<Millis> {
-        self.groups.values().filter_map(Group::next_deadline).min()
+        let groups = self.groups.values().filter_map(Group::next_deadline).min();
+        [groups, self.queue_deadline()].into_iter().flatten().min()
     }
 }

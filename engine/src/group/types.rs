@@ -1,8 +1,11 @@
 //! Protocol-agnostic request, result and description types of consumer groups.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 
 use crate::error::EngineError;
+use crate::message::{ConnId, Message};
 
 /// Identifies a parked request; opaque ids chosen by the caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -29,6 +32,30 @@ pub enum Output {
         waiter: Waiter,
         /// The answer.
         result: Result<SyncResult, EngineError>,
+    },
+    /// A message for a queue consumer (basic.deliver).
+    Deliver {
+        /// Connection of the consumer.
+        conn: ConnId,
+        /// Channel of the consumer.
+        channel: u16,
+        /// Consumer tag.
+        consumer_tag: String,
+        /// Delivery tag on the channel.
+        delivery_tag: u64,
+        /// The message was delivered before.
+        redelivered: bool,
+        /// The message.
+        message: Arc<Message>,
+    },
+    /// The queue of a consumer went away (deleted, expired); the consumer is cancelled.
+    ConsumerCancelled {
+        /// Connection of the consumer.
+        conn: ConnId,
+        /// Channel of the consumer.
+        channel: u16,
+        /// Consumer tag.
+        consumer_tag: String,
     },
 }
 
