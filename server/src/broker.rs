@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use portask_engine::{Engine, Output, StorageError};
 
+use crate::amqp::AmqpSettings;
 use crate::kafka::KafkaSettings;
 
 /// Engine, protocol settings, and the bookkeeping of parked requests.
@@ -12,6 +13,8 @@ pub struct Broker {
     pub engine: Engine,
     /// Kafka protocol settings.
     pub kafka: KafkaSettings,
+    /// AMQP protocol settings.
+    pub amqp: AmqpSettings,
     /// Set when records were appended this turn, so parked fetches are re-checked.
     pub data_arrived: bool,
     /// Engine outputs waiting for their connection, by connection id.
@@ -24,10 +27,11 @@ pub struct Broker {
 
 impl Broker {
     /// A broker around `engine`.
-    pub fn new(engine: Engine, kafka: KafkaSettings) -> Self {
+    pub fn new(engine: Engine, kafka: KafkaSettings, amqp: AmqpSettings) -> Self {
         Self {
             engine,
             kafka,
+            amqp,
             data_arrived: false,
             outputs: BTreeMap::new(),
             deadlines: BTreeSet::new(),
@@ -38,6 +42,16 @@ impl Broker {
     /// Most bytes a Kafka connection may buffer unread: one maximal frame plus its prefix.
     pub fn read_buffer_limit(&self) -> usize {
         self.kafka.limits.frame_bytes_max + 4
+    }
+
+    /// Most bytes an AMQP connection may buffer unread: one maximal frame and its envelope.
+    pub fn amqp_read_buffer_limit(&self) -> usize {
+        self.amqp.server.frame_max as usize + 8
+    }
+
+    /// Whether queued message bodies are above the memory high-water mark.
+    pub fn memory_alarm(&self) -> bool {
+        self.engine.queued_bytes() > self.amqp.memory_high_watermark_bytes
     }
 
     /// The earliest deadline of the engine or of a parked request.
@@ -64,6 +78,7 @@ impl Broker {
         while let Some(out) = self.engine.poll_output() {
             let conn = match &out {
                 Output::Joined { waiter, .. } | Output::Synced { waiter, .. } => waiter.conn,
+                Output::Deliver { conn, .. } | Output::ConsumerCancelled { conn, .. } => *conn,
             };
             self.outputs.entry(conn).or_default().push(out);
         }

@@ -48,8 +48,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Kafka listener and behaviour.
     pub kafka: KafkaConfig,
-    /// AMQP listener.
-    pub amqp: ListenerConfig,
+    /// AMQP listener, users and limits.
+    pub amqp: AmqpConfig,
     /// Portask protocol listener.
     pub portask: ListenerConfig,
     /// Admin HTTP listener.
@@ -82,6 +82,54 @@ pub struct KafkaConfig {
     pub max_frame_bytes: usize,
     /// Largest decompressed record batch.
     pub max_decompressed_batch_bytes: usize,
+}
+
+/// `[amqp]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AmqpConfig {
+    /// Listener address.
+    pub listen: SocketAddr,
+    /// Largest frame offered in connection.tune.
+    pub frame_max: u32,
+    /// Most channels per connection offered in connection.tune.
+    pub channel_max: u16,
+    /// Heartbeat interval offered, in seconds.
+    pub heartbeat_s: u16,
+    /// Queued body bytes above which publishers are blocked.
+    pub memory_high_watermark_bytes: u64,
+    /// Virtual hosts created at start.
+    pub vhosts: Vec<String>,
+    /// Users and their permissions.
+    pub users: Vec<UserConfig>,
+}
+
+/// `[[amqp.users]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    /// User name.
+    pub name: String,
+    /// Password, compared as given.
+    pub password: String,
+    /// Accept this user only from loopback addresses.
+    #[serde(default)]
+    pub loopback_only: bool,
+    /// Permissions by virtual host.
+    #[serde(default)]
+    pub permissions: std::collections::BTreeMap<String, PermissionConfig>,
+}
+
+/// Regular expressions over resource names, as RabbitMQ's permissions.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PermissionConfig {
+    /// Resources the user may declare and delete.
+    pub configure: String,
+    /// Resources the user may publish to.
+    pub write: String,
+    /// Resources the user may consume from.
+    pub read: String,
 }
 
 /// A section that only holds a listener address.
@@ -224,6 +272,22 @@ impl Config {
                 "groups.min_session_timeout_ms",
                 "must not exceed max_session_timeout_ms",
             ));
+        }
+        if self.amqp.frame_max < 4096 {
+            return Err(bad("amqp.frame_max", "must be at least 4096"));
+        }
+        for user in &self.amqp.users {
+            for vhost in user.permissions.keys() {
+                if !self.amqp.vhosts.contains(vhost) {
+                    return Err(bad(
+                        "amqp.users.permissions",
+                        &format!(
+                            "names vhost '{vhost}' of user '{}', which is not in amqp.vhosts",
+                            user.name
+                        ),
+                    ));
+                }
+            }
         }
         if !(1..=22).contains(&self.storage.compression_level) {
             return Err(bad("storage.compression_level", "must be between 1 and 22"));

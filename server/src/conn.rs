@@ -19,6 +19,8 @@ pub const WRITE_HIGH_WATER_BYTES: usize = 4 * 1024 * 1024;
 pub enum Kind {
     /// Kafka wire protocol.
     Kafka,
+    /// AMQP 0-9-1.
+    Amqp,
     /// HTTP admin endpoints.
     Admin,
 }
@@ -44,8 +46,10 @@ pub struct Conn {
     pub close_after_flush: bool,
     /// The socket failed; drop the connection.
     pub broken: bool,
-    /// Kafka protocol state (unused by admin connections).
+    /// Kafka protocol state (unused by other protocols).
     pub session: crate::kafka::Session,
+    /// AMQP protocol state, for AMQP connections.
+    pub amqp: Option<Box<crate::amqp::Session>>,
     registered: Option<Interest>,
 }
 
@@ -63,8 +67,15 @@ impl Conn {
             close_after_flush: false,
             broken: false,
             session: crate::kafka::Session::default(),
+            amqp: None,
             registered: None,
         }
+    }
+
+    /// The engine-facing id of this connection: its slab key and serial, so that output for
+    /// a closed connection never reaches a new one in the same slot.
+    pub fn id(&self, key: usize) -> u64 {
+        (u64::from(self.serial) << 32) | key as u64
     }
 
     /// Reads until `WouldBlock`, the budget, or `rbuf_limit` buffered bytes. Returns whether

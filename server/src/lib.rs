@@ -4,6 +4,8 @@
 #![deny(missing_docs)]
 
 pub mod admin;
+pub mod amqp;
+pub mod auth;
 pub mod broker;
 pub mod cli;
 pub mod config;
@@ -29,25 +31,54 @@ pub fn serve(config: Config) -> io::Result<()> {
     }
     let storage = open_storage(&config)?;
     let engine = Engine::open(engine_config(&config), storage, 0).map_err(io::Error::other)?;
+    let mut engine = engine;
+    for vhost in &config.amqp.vhosts {
+        engine.ensure_vhost(vhost).map_err(io::Error::other)?;
+    }
+    let amqp_settings = amqp_settings(&config).map_err(io::Error::other)?;
     let kafka = Listener::bind(config.kafka.listen, Kind::Kafka)?;
+    let amqp = Listener::bind(config.amqp.listen, Kind::Amqp)?;
     let admin = Listener::bind(config.admin.listen, Kind::Admin)?;
     eprintln!(
         "portask: kafka listener ready on {}",
         kafka.sock.local_addr()?
     );
     eprintln!(
+        "portask: amqp listener ready on {}",
+        amqp.sock.local_addr()?
+    );
+    eprintln!(
         "portask: admin listener ready on {}",
         admin.sock.local_addr()?
     );
     eprintln!(
-        "portask: amqp ({}) and portask ({}) protocols are not served by this version",
-        config.amqp.listen, config.portask.listen
+        "portask: the portask protocol ({}) is not served by this version",
+        config.portask.listen
     );
-    let broker = Broker::new(engine, kafka::KafkaSettings::from_config(&config));
-    let worker = Worker::new(vec![kafka, admin], broker, signal_pipe()?)?;
+    let broker = Broker::new(
+        engine,
+        kafka::KafkaSettings::from_config(&config),
+        amqp_settings,
+    );
+    let worker = Worker::new(vec![kafka, amqp, admin], broker, signal_pipe()?)?;
     worker.run()?;
     eprintln!("portask: storage synced, bye");
     Ok(())
+}
+
+fn amqp_settings(config: &Config) -> Result<amqp::AmqpSettings, config::ConfigError> {
+    let server = portask_amqp::conn::server::ServerConfig {
+        server_properties: amqp::server_properties(),
+        channel_max: config.amqp.channel_max,
+        frame_max: config.amqp.frame_max,
+        heartbeat_s: config.amqp.heartbeat_s,
+        ..Default::default()
+    };
+    Ok(amqp::AmqpSettings {
+        server,
+        users: auth::Users::from_config(&config.amqp)?,
+        memory_high_watermark_bytes: config.amqp.memory_high_watermark_bytes,
+    })
 }
 
 fn open_storage(config: &Config) -> io::Result<Box<dyn Storage>> {

@@ -10,7 +10,7 @@ use slab::Slab;
 
 use crate::broker::Broker;
 use crate::conn::{Conn, Kind};
-use crate::{admin, kafka};
+use crate::{admin, amqp, kafka};
 
 /// Token of the signal pipe.
 const SIGNALS: Token = Token(0);
@@ -149,9 +149,14 @@ impl Worker {
                 Ok((sock, peer)) => {
                     let _ = sock.set_nodelay(true);
                     self.next_serial = self.next_serial.wrapping_add(1);
+                    let now = self.now();
                     let entry = self.conns.vacant_entry();
                     let key = entry.key();
                     let conn = entry.insert(Conn::new(sock, peer, kind, self.next_serial));
+                    if kind == Kind::Amqp {
+                        let session = amqp::Session::new(&self.broker.amqp, now);
+                        conn.amqp = Some(Box::new(session));
+                    }
                     if conn
                         .update_interest(self.poll.registry(), Token(key + FIRST_CONN))
                         .is_err()
@@ -175,8 +180,11 @@ impl Worker {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
+        // Writing first makes room, so a connection that was backed up can take more output.
+        conn.flush();
         let budget_left = match conn.kind {
             Kind::Kafka => conn.fill(self.broker.read_buffer_limit()),
+            Kind::Amqp => conn.fill(self.broker.amqp_read_buffer_limit()),
             Kind::Admin => conn.fill(admin::REQUEST_BYTES_MAX),
         };
         if budget_left {
@@ -184,6 +192,7 @@ impl Worker {
         }
         match conn.kind {
             Kind::Kafka => kafka::drive(conn, key, &mut self.broker, now),
+            Kind::Amqp => amqp::drive(conn, conn.id(key), &mut self.broker, now),
             Kind::Admin => admin::drive(conn, &self.broker),
         }
     }
@@ -195,12 +204,23 @@ impl Worker {
     /// marked as arrived).
     fn after_turn(&mut self, now: Now, dirty: &mut Vec<usize>) {
         for _ in 0..RESCANS_MAX {
-            if !self.broker.handle_timers(now) {
+            let heartbeat_due = self.conns.iter().any(|(_, c)| {
+                c.amqp
+                    .as_ref()
+                    .and_then(|a| a.poll_timeout())
+                    .is_some_and(|t| t <= now.mono)
+            });
+            if !self.broker.handle_timers(now) && !heartbeat_due {
                 return;
             }
             self.broker.data_arrived = false;
             for (key, conn) in &mut self.conns {
-                if conn.kind == Kind::Kafka && kafka::resume(conn, key, &mut self.broker, now) {
+                let woke = match conn.kind {
+                    Kind::Kafka => kafka::resume(conn, key, &mut self.broker, now),
+                    Kind::Amqp => amqp::resume(conn, conn.id(key), &mut self.broker, now),
+                    Kind::Admin => false,
+                };
+                if woke {
                     dirty.push(key);
                 }
             }
@@ -217,8 +237,7 @@ impl Worker {
         if conn.is_done() || conn.update_interest(self.poll.registry(), token).is_err() {
             let mut conn = self.conns.remove(key);
             let _ = self.poll.registry().deregister(&mut conn.sock);
-            self.broker
-                .connection_closed(kafka::conn_id(key, conn.serial));
+            self.broker.connection_closed(conn.id(key));
         }
     }
 
@@ -226,8 +245,7 @@ impl Worker {
         eprintln!("portask: shutting down");
         for (key, conn) in &mut self.conns {
             conn.flush();
-            self.broker
-                .connection_closed(kafka::conn_id(key, conn.serial));
+            self.broker.connection_closed(conn.id(key));
         }
         self.broker.sync().map_err(io::Error::other)?;
         Ok(self.broker)

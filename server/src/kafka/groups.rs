@@ -76,9 +76,10 @@ pub(crate) fn sync(ctx: &mut Ctx<'_>, req: SyncGroupRequest) -> Handled {
     Handled::ParkGroup
 }
 
-/// The response for a completed JoinGroup or SyncGroup.
-pub(crate) fn output_response(out: Output, _version: i16) -> ResponseBody {
-    match out {
+/// The response for a completed JoinGroup or SyncGroup; `None` for outputs of other kinds,
+/// which a Kafka connection never gets.
+pub(crate) fn output_response(out: Output) -> Option<ResponseBody> {
+    Some(match out {
         Output::Joined { result, .. } => ResponseBody::JoinGroup(match result {
             Ok(r) => JoinGroupResponse {
                 generation_id: r.generation_id,
@@ -121,7 +122,8 @@ pub(crate) fn output_response(out: Output, _version: i16) -> ResponseBody {
                 ..Default::default()
             },
         }),
-    }
+        _ => return None,
+    })
 }
 
 pub(crate) fn heartbeat(ctx: &mut Ctx<'_>, req: HeartbeatRequest) -> ResponseBody {

@@ -110,12 +110,6 @@ pub(crate) struct Ctx<'a> {
     pub(crate) client_host: String,
 }
 
-/// The engine-facing id of a connection: its slab key and serial, so that an answer for a
-/// closed connection never reaches a new one in the same slot.
-pub fn conn_id(key: usize, serial: u32) -> u64 {
-    (u64::from(serial) << 32) | key as u64
-}
-
 /// Decodes and answers the requests buffered on `conn`, until one parks, the input runs out,
 /// or the output backs up.
 pub fn drive(conn: &mut Conn, key: usize, broker: &mut Broker, now: Now) {
@@ -139,7 +133,7 @@ pub fn drive(conn: &mut Conn, key: usize, broker: &mut Broker, now: Now) {
 
 /// Completes a parked request if it can be. Returns whether the connection needs flushing.
 pub fn resume(conn: &mut Conn, key: usize, broker: &mut Broker, now: Now) -> bool {
-    let id = conn_id(key, conn.serial);
+    let id = conn.id(key);
     let done = match conn.session.parked.take() {
         None => return false,
         Some(Parked::Fetch {
@@ -167,20 +161,18 @@ pub fn resume(conn: &mut Conn, key: usize, broker: &mut Broker, now: Now) -> boo
                 }
             }
         }
-        Some(Parked::Group { header }) => match broker.take_output(id) {
-            Some(out) => {
-                respond(
-                    conn,
-                    header,
-                    &groups::output_response(out, header.api_version),
-                );
-                true
+        Some(Parked::Group { header }) => {
+            match broker.take_output(id).and_then(groups::output_response) {
+                Some(body) => {
+                    respond(conn, header, &body);
+                    true
+                }
+                None => {
+                    conn.session.parked = Some(Parked::Group { header });
+                    false
+                }
             }
-            None => {
-                conn.session.parked = Some(Parked::Group { header });
-                false
-            }
-        },
+        }
     };
     if done {
         drive(conn, key, broker, now);
@@ -206,7 +198,7 @@ fn handle_frame(conn: &mut Conn, key: usize, broker: &mut Broker, now: Now, fram
     let mut ctx = Ctx {
         broker,
         now,
-        conn: conn_id(key, conn.serial),
+        conn: conn.id(key),
         header,
         client_id: &client_id,
         client_host: format!("/{}", conn.peer.ip()),
@@ -224,12 +216,12 @@ fn handle_frame(conn: &mut Conn, key: usize, broker: &mut Broker, now: Now, fram
         }
         Handled::ParkGroup => {
             ctx.broker.collect_outputs();
-            match ctx.broker.take_output(ctx.conn) {
-                Some(out) => respond(
-                    conn,
-                    header,
-                    &groups::output_response(out, header.api_version),
-                ),
+            match ctx
+                .broker
+                .take_output(ctx.conn)
+                .and_then(groups::output_response)
+            {
+                Some(body) => respond(conn, header, &body),
                 None => conn.session.parked = Some(Parked::Group { header }),
             }
         }
