@@ -32,7 +32,7 @@ impl Engine {
         for (tag, (vhost, queue)) in std::mem::take(&mut ch.consumers) {
             self.remove_consumer(now, &vhost, &queue, conn, channel, &tag);
         }
-        self.requeue(conn, channel, ch.take_all());
+        self.requeue(ch.take_all());
         self.settle(now);
     }
 
@@ -112,7 +112,8 @@ impl Engine {
     }
 
     /// Puts unacknowledged messages back at their place in their queues, marked redelivered.
-    fn requeue(&mut self, conn: ConnId, channel: u16, items: Vec<Unacked>) {
+    /// Their consumers' credit is already given back (or the consumers are gone).
+    fn requeue(&mut self, items: Vec<Unacked>) {
         for u in items {
             let st = &mut self.broker;
             let Some(q) = st
@@ -124,13 +125,6 @@ impl Engine {
             };
             if q.uid != u.queue_uid {
                 continue;
-            }
-            if let Some(tag) = &u.consumer_tag {
-                let mine =
-                    |c: &&mut Consumer| c.conn == conn && c.channel == channel && c.tag == *tag;
-                if let Some(c) = q.consumers.iter_mut().find(mine) {
-                    c.unacked -= 1;
-                }
             }
             let mut m = u.message;
             m.redelivered = true;
@@ -381,7 +375,7 @@ impl Engine {
         self.broker.observe(now, Some(wall));
         let items = self.take_acked(conn, channel, delivery_tag, multiple)?;
         if requeue {
-            self.requeue(conn, channel, items);
+            self.requeue(items);
         } else {
             for (key, ids) in self.stored_ids(&items) {
                 self.broker
@@ -423,11 +417,11 @@ impl Engine {
         channel: u16,
     ) -> Result<(), BrokerError> {
         self.broker.observe(now, None);
-        let Some(ch) = self.broker.channels.get_mut(&(conn, channel)) else {
+        if !self.broker.channels.contains_key(&(conn, channel)) {
             return Ok(());
-        };
-        let items = ch.take_all();
-        self.requeue(conn, channel, items);
+        }
+        let items = self.take_acked(conn, channel, 0, true)?;
+        self.requeue(items);
         self.settle(now);
         Ok(())
     }

@@ -45,6 +45,8 @@ pub mod value;
 mod vhost;
 
 #[cfg(test)]
+mod broker_tests;
+#[cfg(test)]
 mod data_tests;
 
 /// Monotonic milliseconds; drives deadlines.

@@ -56,9 +56,9 @@ pub(crate) fn headers_match(binding: &Table, headers: &Table) -> bool {
         Some(h) => *v == Value::Void || v.equivalent(h),
     };
     if any {
-        considered.any(|kv| one(kv))
+        considered.any(one)
     } else {
-        considered.all(|kv| one(kv))
+        considered.all(one)
     }
 }
 
