@@ -30,6 +30,10 @@ HERE = Path(__file__).resolve().parent
 AMQP_READY_TIMEOUT_S = 30.0
 TEST_TIMEOUT_S = float(os.environ.get("AMQP_TEST_TIMEOUT_S", "120"))
 
+# Set when a Portask broker's AMQP listener never became ready: the remaining tests then
+# fail at once instead of each waiting the full readiness timeout.
+_not_ready: str | None = None
+
 
 def pytest_collection_modifyitems(config, items):
     if not config.pluginmanager.hasplugin("timeout"):
@@ -44,6 +48,10 @@ def wait_amqp_ready(broker, timeout: float = AMQP_READY_TIMEOUT_S) -> None:
     """Waits for the readiness line and an accepting AMQP port (bounded)."""
     import socket
 
+    global _not_ready
+    if _not_ready is not None:
+        raise AssertionError(f"AMQP listener not ready (as in an earlier test): {_not_ready}")
+
     want = f"amqp listener ready on 127.0.0.1:{broker.amqp_port}"
     deadline = time.monotonic() + timeout
     while True:
@@ -56,6 +64,7 @@ def wait_amqp_ready(broker, timeout: float = AMQP_READY_TIMEOUT_S) -> None:
             except OSError:
                 pass
         if time.monotonic() > deadline:
+            _not_ready = f"no '{want}' within {timeout}s"
             raise AssertionError(f"no '{want}' / accepting AMQP port within {timeout}s; "
                                  f"log:\n{broker.log_tail()}")
         time.sleep(0.05)
