@@ -195,6 +195,9 @@ pub enum ConnError {
         /// The explanation sent or received.
         message: String,
     },
+    /// A frame from the server cannot be decoded (client side: the connection closes).
+    #[error("cannot decode server frame: {0}")]
+    Decode(#[from] DecodeError),
     /// The connection was already closed.
     #[error("connection closed")]
     Closed,
