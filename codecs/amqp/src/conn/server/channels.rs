@@ -102,10 +102,10 @@ impl ServerConn {
             // RabbitMQ answers a close of a channel it does not know with close-ok.
             Method::ChannelClose(_) => self.write(channel, &ChannelCloseOk {}.into(), out),
             m => {
-                let why = format!("expected 'channel.open' on channel {channel}");
+                let why = "expected 'channel.open'";
                 let (c, id) = (m.class_id(), m.method_id());
                 self.hard_error(
-                    CloseReason::new(reply_code::CHANNEL_ERROR, &why, c, id),
+                    CloseReason::new(reply_code::CHANNEL_ERROR, why, c, id),
                     out,
                 );
             }
@@ -126,8 +126,8 @@ impl ServerConn {
         }
         self.channel_frame_ok(channel, ids, out)?;
         if !self.channels.contains_key(&channel) {
-            let why = format!("expected 'channel.open' on channel {channel}");
-            let r = CloseReason::new(reply_code::CHANNEL_ERROR, &why, ids.0, ids.1);
+            let why = "expected 'channel.open'";
+            let r = CloseReason::new(reply_code::CHANNEL_ERROR, why, ids.0, ids.1);
             self.hard_error(r, out);
             return None;
         }
