@@ -45,6 +45,8 @@ pub mod compression;
 pub mod conn;
 pub mod error;
 pub mod frame;
+#[cfg(any(fuzzing, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod limits;
 pub mod partition;
 pub mod wire;
