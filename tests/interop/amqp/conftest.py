@@ -39,7 +39,7 @@ def pytest_collection_modifyitems(config, items):
     if not config.pluginmanager.hasplugin("timeout"):
         return
     for item in items:
-        if HERE in Path(str(item.fspath)).resolve().parents and \
+        if HERE in Path(str(item.path)).resolve().parents and \
                 item.get_closest_marker("timeout") is None:
             item.add_marker(pytest.mark.timeout(TEST_TIMEOUT_S))
 
