@@ -30,6 +30,7 @@ pub mod engine;
 pub mod error;
 pub mod exchange;
 pub mod group;
+pub mod listing;
 pub mod mem_storage;
 pub mod message;
 pub mod partition;
@@ -67,6 +68,7 @@ pub use group::types::{
     GroupDescription, GroupListing, GroupState, JoinGroup, JoinResult, JoinedMember,
     MemberDescription, Output, SyncGroup, SyncResult, Waiter,
 };
+pub use listing::{ExchangeListing, QueueListing};
 pub use mem_storage::MemStorage;
 pub use message::{
     ConnId, Consume, ExchangeDeclare, GetOk, Message, MessageProps, Publish, PublishOutcome,
