@@ -18,7 +18,7 @@ import time
 
 import pika.exceptions
 
-from amqputil import channel_error
+from amqputil import channel_error, wait_count
 
 
 def test_exclusive_locked_then_deleted_on_close(amqp):
@@ -45,8 +45,9 @@ def test_exclusive_locked_then_deleted_on_close(amqp):
         assert e.reply_code == 405
 
         a2 = a.channel()
+        a2.confirm_delivery()
         a2.basic_publish("", q, b"mine")
-        assert a2.queue_declare(q, passive=True).method.message_count == 1
+        assert wait_count(a, q, 1) == 1
 
         a.close()
         deadline = time.monotonic() + 10

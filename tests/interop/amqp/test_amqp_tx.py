@@ -30,7 +30,7 @@ def test_publish_commit_rollback(amqp):
         assert message_count(obs, q) == 0
         assert obs.channel().basic_get(q) == (None, None, None)
         ch.tx_commit()
-        assert message_count(obs, q) == 3
+        assert wait_count(obs, q, 3) == 3
 
         ch.basic_publish("", q, b"r0")
         ch.basic_publish("", q, b"r1")
