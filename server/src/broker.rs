@@ -15,6 +15,8 @@ pub struct Broker {
     pub kafka: KafkaSettings,
     /// AMQP protocol settings.
     pub amqp: AmqpSettings,
+    /// Portask protocol settings.
+    pub portask: portask_protocol::conn::server::ServerConfig,
     /// Set when records were appended this turn, so parked fetches are re-checked.
     pub data_arrived: bool,
     /// Engine outputs waiting for their connection, by connection id.
@@ -27,11 +29,17 @@ pub struct Broker {
 
 impl Broker {
     /// A broker around `engine`.
-    pub fn new(engine: Engine, kafka: KafkaSettings, amqp: AmqpSettings) -> Self {
+    pub fn new(
+        engine: Engine,
+        kafka: KafkaSettings,
+        amqp: AmqpSettings,
+        portask: portask_protocol::conn::server::ServerConfig,
+    ) -> Self {
         Self {
             engine,
             kafka,
             amqp,
+            portask,
             data_arrived: false,
             outputs: BTreeMap::new(),
             deadlines: BTreeSet::new(),

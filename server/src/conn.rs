@@ -21,6 +21,8 @@ pub enum Kind {
     Kafka,
     /// AMQP 0-9-1.
     Amqp,
+    /// Portask's own protocol.
+    Portask,
     /// HTTP admin endpoints.
     Admin,
 }
@@ -50,6 +52,8 @@ pub struct Conn {
     pub session: crate::kafka::Session,
     /// AMQP protocol state, for AMQP connections.
     pub amqp: Option<Box<crate::amqp::Session>>,
+    /// Portask protocol state, for Portask connections.
+    pub portask: Option<Box<crate::portask::Session>>,
     registered: Option<Interest>,
 }
 
@@ -68,6 +72,7 @@ impl Conn {
             broken: false,
             session: crate::kafka::Session::default(),
             amqp: None,
+            portask: None,
             registered: None,
         }
     }

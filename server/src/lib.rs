@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod conn;
 pub mod kafka;
+pub mod portask;
 pub mod storage;
 pub mod worker;
 
@@ -38,6 +39,7 @@ pub fn serve(config: Config) -> io::Result<()> {
     let amqp_settings = amqp_settings(&config).map_err(io::Error::other)?;
     let kafka = Listener::bind(config.kafka.listen, Kind::Kafka)?;
     let amqp = Listener::bind(config.amqp.listen, Kind::Amqp)?;
+    let portask = Listener::bind(config.portask.listen, Kind::Portask)?;
     let admin = Listener::bind(config.admin.listen, Kind::Admin)?;
     eprintln!(
         "portask: kafka listener ready on {}",
@@ -52,15 +54,17 @@ pub fn serve(config: Config) -> io::Result<()> {
         admin.sock.local_addr()?
     );
     eprintln!(
-        "portask: the portask protocol ({}) is not served by this version",
-        config.portask.listen
+        "portask: portask listener ready on {}",
+        portask.sock.local_addr()?
     );
+    let portask_settings = portask_protocol::conn::server::ServerConfig::default();
     let broker = Broker::new(
         engine,
         kafka::KafkaSettings::from_config(&config),
         amqp_settings,
+        portask_settings,
     );
-    let worker = Worker::new(vec![kafka, amqp, admin], broker, signal_pipe()?)?;
+    let worker = Worker::new(vec![kafka, amqp, portask, admin], broker, signal_pipe()?)?;
     worker.run()?;
     eprintln!("portask: storage synced, bye");
     Ok(())

@@ -10,7 +10,7 @@ use slab::Slab;
 
 use crate::broker::Broker;
 use crate::conn::{Conn, Kind};
-use crate::{admin, amqp, kafka};
+use crate::{admin, amqp, kafka, portask};
 
 /// Token of the signal pipe.
 const SIGNALS: Token = Token(0);
@@ -153,9 +153,16 @@ impl Worker {
                     let entry = self.conns.vacant_entry();
                     let key = entry.key();
                     let conn = entry.insert(Conn::new(sock, peer, kind, self.next_serial));
-                    if kind == Kind::Amqp {
-                        let session = amqp::Session::new(&self.broker.amqp, now);
-                        conn.amqp = Some(Box::new(session));
+                    match kind {
+                        Kind::Amqp => {
+                            let session = amqp::Session::new(&self.broker.amqp, now);
+                            conn.amqp = Some(Box::new(session));
+                        }
+                        Kind::Portask => {
+                            let session = portask::Session::new(&self.broker.portask);
+                            conn.portask = Some(Box::new(session));
+                        }
+                        Kind::Kafka | Kind::Admin => {}
                     }
                     if conn
                         .update_interest(self.poll.registry(), Token(key + FIRST_CONN))
@@ -185,6 +192,7 @@ impl Worker {
         let budget_left = match conn.kind {
             Kind::Kafka => conn.fill(self.broker.read_buffer_limit()),
             Kind::Amqp => conn.fill(self.broker.amqp_read_buffer_limit()),
+            Kind::Portask => conn.fill(self.broker.portask.limits.frame_bytes_max as usize + 16),
             Kind::Admin => conn.fill(admin::REQUEST_BYTES_MAX),
         };
         if budget_left {
@@ -193,6 +201,7 @@ impl Worker {
         match conn.kind {
             Kind::Kafka => kafka::drive(conn, key, &mut self.broker, now),
             Kind::Amqp => amqp::drive(conn, conn.id(key), &mut self.broker, now),
+            Kind::Portask => portask::drive(conn, conn.id(key), &mut self.broker, now),
             Kind::Admin => admin::drive(conn, &self.broker),
         }
     }
@@ -218,6 +227,7 @@ impl Worker {
                 let woke = match conn.kind {
                     Kind::Kafka => kafka::resume(conn, key, &mut self.broker, now),
                     Kind::Amqp => amqp::resume(conn, conn.id(key), &mut self.broker, now),
+                    Kind::Portask => portask::resume(conn, conn.id(key), &mut self.broker, now),
                     Kind::Admin => false,
                 };
                 if woke {

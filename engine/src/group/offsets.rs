@@ -142,6 +142,7 @@ impl Engine {
             state: GroupState::Dead,
             protocol_type: String::new(),
             protocol: String::new(),
+            generation_id: 0,
             members: Vec::new(),
         };
         let Some(g) = self.groups.get(group_id) else {
@@ -152,6 +153,7 @@ impl Engine {
         };
         let stable = g.state == GroupState::Stable;
         desc.state = g.state;
+        desc.generation_id = g.generation;
         desc.protocol_type = g.protocol_type.clone().unwrap_or_default();
         if stable {
             desc.protocol = g.protocol.clone().unwrap_or_default();

@@ -209,6 +209,8 @@ pub struct GroupDescription {
     pub protocol_type: String,
     /// Chosen protocol (empty unless stable or completing).
     pub protocol: String,
+    /// Current generation (0 before the first rebalance).
+    pub generation_id: i32,
     /// Members.
     pub members: Vec<MemberDescription>,
 }
