@@ -11,7 +11,7 @@ use crate::message::QueueDeclare;
 use crate::queue::QueuedMessage;
 use crate::queue::args::QueueArgs;
 use crate::storage::StorageError;
-use crate::vhost::{Definition, Vhost, decode_message, queue_res, store_key};
+use crate::vhost::{Definition, Vhost, decode_message, queue_key, queue_res, store_key};
 use crate::{Engine, Millis};
 
 impl Engine {
@@ -104,6 +104,10 @@ impl Engine {
             } => {
                 let args = QueueArgs::parse(&arguments, &queue_res(&vhost, &name))
                     .map_err(|e| StorageError::Corrupt(e.to_string()))?;
+                if args.stream && !self.topics.contains_key(&name) {
+                    // The topic went while the definition stayed: the stream is gone.
+                    return self.storage.put_definition(&queue_key(&vhost, &name), None);
+                }
                 let d = QueueDeclare {
                     name: name.clone(),
                     durable: true,

@@ -123,7 +123,8 @@ impl Engine {
             else {
                 continue;
             };
-            if q.uid != u.queue_uid {
+            // Stream deliveries stay in the log: nothing goes back.
+            if q.uid != u.queue_uid || q.args.stream {
                 continue;
             }
             let mut m = u.message;
@@ -144,6 +145,7 @@ impl Engine {
     ) -> Result<String, BrokerError> {
         self.broker.observe(now, None);
         self.vhost_mut(vhost)?;
+        let stream_offset = self.stream_start(now, conn, channel, vhost, &c)?;
         let tag = match c.consumer_tag.is_empty() {
             true => generated_name(&mut self.rng, "amq.ctag-"),
             false => c.consumer_tag.clone(),
@@ -173,6 +175,7 @@ impl Engine {
             exclusive: c.exclusive,
             prefetch: ch.prefetch,
             unacked: 0,
+            stream_offset,
         });
         q.had_consumers = true;
         q.last_used = now;
@@ -232,6 +235,12 @@ impl Engine {
             .get_mut(queue)
             .ok_or_else(|| no_queue(vhost, queue))?;
         check_access(q, conn, vhost)?;
+        if q.args.stream {
+            return Err(BrokerError::NotImplemented(format!(
+                "basic.get not supported by stream queues {}",
+                queue_res(vhost, queue)
+            )));
+        }
         q.last_used = now;
         let st = &mut self.broker;
         let q = st

@@ -71,12 +71,28 @@ impl Engine {
             .ok_or(EngineError::UnknownTopicOrPartition)
     }
 
-    /// Appends a batch to a partition, with idempotent-producer checks.
+    /// Appends a batch to a partition, with idempotent-producer checks. The new records are
+    /// delivered to the topic's stream-queue consumers and routed through the exchange named
+    /// after the topic (docs/cross-protocol.md).
     pub fn produce(
         &mut self,
         wall: WallMillis,
         tp: &TopicPartition,
         batch: ProduceBatch,
+    ) -> Result<AppendOutcome, EngineError> {
+        let now = self.broker.clock.0;
+        self.broker.observe(now, Some(wall));
+        self.produce_from(wall, tp, batch, true)
+    }
+
+    /// [`Engine::produce`]; `route` false keeps the records out of the exchange named after
+    /// the topic (they came from the queue model).
+    pub(crate) fn produce_from(
+        &mut self,
+        wall: WallMillis,
+        tp: &TopicPartition,
+        batch: ProduceBatch,
+        route: bool,
     ) -> Result<AppendOutcome, EngineError> {
         if batch.records.is_empty() {
             return Err(EngineError::InvalidRequest("produce without records"));
@@ -129,6 +145,7 @@ impl Engine {
                 .record(batch.producer_id, batch.producer_epoch, range);
         }
         let log_start_offset = part.log_start_offset;
+        self.topic_appended(tp, base_offset, &records, route);
         Ok(AppendOutcome {
             base_offset,
             log_start_offset,

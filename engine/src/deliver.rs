@@ -134,6 +134,15 @@ impl Engine {
         message: Arc<Message>,
         strict: bool,
     ) -> Result<bool, BrokerError> {
+        let v = self.broker.vhosts.get(vhost);
+        if v.and_then(|v| v.queues.get(queue))
+            .is_some_and(|q| q.args.stream)
+        {
+            return match self.stream_append(queue, &message) {
+                Err(e) if strict => Err(e),
+                _ => Ok(true),
+            };
+        }
         let st = &mut self.broker;
         let Some(q) = st
             .vhosts
@@ -246,6 +255,13 @@ impl Engine {
         else {
             return;
         };
+        if q.args.stream {
+            self.dispatch_stream(vhost, &mut q);
+            if let Some(v) = self.broker.vhosts.get_mut(vhost) {
+                v.queues.insert(queue.to_owned(), q);
+            }
+            return;
+        }
         let mut rounds = vec![0u32; q.consumers.len()];
         let mut capped = false;
         loop {
@@ -295,7 +311,7 @@ impl Engine {
     }
 
     /// Hands one message to consumer `i` of `q`.
-    fn deliver(&mut self, vhost: &str, q: &mut Queue, i: usize, m: QueuedMessage) {
+    pub(crate) fn deliver(&mut self, vhost: &str, q: &mut Queue, i: usize, m: QueuedMessage) {
         let st = &mut self.broker;
         let c = &mut q.consumers[i];
         let ch = st.channels.entry((c.conn, c.channel)).or_default();

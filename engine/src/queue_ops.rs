@@ -1,6 +1,5 @@
 //! Queue declare, purge and delete calls of the [`Engine`].
 
-use crate::Engine;
 use crate::broker_ops::{check_access, locked, no_queue};
 use crate::error::BrokerError;
 use crate::exchange::Destination;
@@ -9,6 +8,7 @@ use crate::message::{ConnId, QueueDeclare, QueueDeclareOk};
 use crate::queue::args::{QueueArgs, assert_args_equivalent, assert_field_equivalent};
 use crate::queue::{Queue, Ready};
 use crate::vhost::{Definition, queue_key, queue_res, store_key};
+use crate::{Engine, EngineError};
 use crate::{Millis, rng::Rng};
 
 const NAME_CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -51,6 +51,7 @@ impl Engine {
         }
         let res = queue_res(vhost, &name);
         if let Some(q) = self.vhost_mut(vhost)?.queues.get_mut(&name) {
+            let stream = q.args.stream;
             if d.passive {
                 check_access(q, conn, vhost)?;
             } else {
@@ -63,7 +64,11 @@ impl Engine {
                 assert_args_equivalent(&q.arguments, &d.arguments, &res)?;
             }
             q.last_used = now;
-            return Ok(stats(q));
+            let mut ok = stats(q);
+            if stream {
+                ok.message_count = self.stream_length(&name);
+            }
+            return Ok(ok);
         }
         if d.passive {
             return Err(no_queue(vhost, &name));
@@ -74,6 +79,9 @@ impl Engine {
             )));
         }
         let args = QueueArgs::parse(&d.arguments, &res)?;
+        if args.stream {
+            return self.stream_declare(now, conn, vhost, &d, name, args);
+        }
         let q = self.new_queue(now, name, &d, conn, args);
         if q.stores_messages() {
             let def = Definition::Queue {
@@ -129,6 +137,12 @@ impl Engine {
             .get_mut(queue)
             .ok_or_else(|| no_queue(vhost, queue))?;
         check_access(q, conn, vhost)?;
+        if q.args.stream {
+            return Err(BrokerError::NotImplemented(format!(
+                "queue.purge not supported by stream queues {}",
+                queue_res(vhost, queue)
+            )));
+        }
         let stored = q.stores_messages();
         let drained = q.ready.drain();
         let ids: Vec<u64> = drained.iter().filter_map(|m| m.store_id).collect();
@@ -152,6 +166,17 @@ impl Engine {
             return Ok(0);
         };
         check_access(q, conn, vhost)?;
+        if q.args.stream {
+            // As RabbitMQ deletes the stream: its records go, if-unused and if-empty aside.
+            let count = self.stream_length(queue);
+            match self.delete_topic(queue) {
+                Ok(()) | Err(EngineError::UnknownTopicOrPartition) => {}
+                Err(EngineError::Storage(e)) => return Err(e.into()),
+                Err(e) => return Err(BrokerError::PreconditionFailed(e.to_string())),
+            }
+            self.remove_queue(vhost, queue)?;
+            return Ok(count);
+        }
         let res = queue_res(vhost, queue);
         if if_unused && !q.consumers.is_empty() {
             return Err(BrokerError::PreconditionFailed(format!("{res} in use")));
@@ -181,7 +206,9 @@ impl Engine {
         self.broker.pending.remove(&key);
         self.broker.touched.remove(&key);
         if q.stores_messages() {
-            self.storage.queue_delete(&store_key(vhost, name))?;
+            if !q.args.stream {
+                self.storage.queue_delete(&store_key(vhost, name))?;
+            }
             self.storage.put_definition(&queue_key(vhost, name), None)?;
         }
         let dest = Destination::Queue(name.to_owned());

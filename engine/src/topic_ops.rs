@@ -53,7 +53,8 @@ impl Engine {
         Ok(info)
     }
 
-    /// Deletes a topic and its data. Committed offsets stay.
+    /// Deletes a topic and its data, and the stream queues named after it. Committed offsets
+    /// stay.
     pub fn delete_topic(&mut self, name: &str) -> Result<(), EngineError> {
         let Some(info) = self.topics.get(name) else {
             return Err(EngineError::UnknownTopicOrPartition);
@@ -63,7 +64,7 @@ impl Engine {
         self.topics.remove(name);
         self.topic_ids.remove(&id);
         self.partitions.retain(|tp, _| tp.topic != name);
-        Ok(())
+        self.drop_streams(name)
     }
 
     /// Grows a topic to `total` partitions.

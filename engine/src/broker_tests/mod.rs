@@ -5,6 +5,7 @@ mod delivery;
 mod durability;
 mod expiry;
 mod routing;
+mod stream;
 
 use bytes::Bytes;
 

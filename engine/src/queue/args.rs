@@ -36,7 +36,21 @@ pub struct QueueArgs {
     pub max_priority: u8,
     /// `x-single-active-consumer`.
     pub single_active_consumer: bool,
+    /// `x-queue-type` = `stream`: the queue is the topic of the same name.
+    pub stream: bool,
 }
+
+/// Classic-queue arguments a stream queue refuses, as RabbitMQ does.
+const NOT_FOR_STREAMS: [&str; 8] = [
+    "x-dead-letter-exchange",
+    "x-dead-letter-routing-key",
+    "x-expires",
+    "x-max-length",
+    "x-max-priority",
+    "x-message-ttl",
+    "x-overflow",
+    "x-single-active-consumer",
+];
 
 /// The arguments RabbitMQ compares on redeclare.
 const EQUIVALENCE_KEYS: [&str; 10] = [
@@ -80,6 +94,13 @@ impl QueueArgs {
                 BrokerError::InvalidArgument(format!("invalid arg '{key}' for {what}: {e}"))
             })?;
         }
+        if out.stream {
+            if let Some((key, _)) = args.iter().find(|(k, _)| NOT_FOR_STREAMS.contains(&&**k)) {
+                return Err(BrokerError::InvalidArgument(format!(
+                    "invalid arg '{key}' for {what} of queue type rabbit_stream_queue"
+                )));
+            }
+        }
         Ok(out)
     }
 
@@ -117,6 +138,7 @@ impl QueueArgs {
             },
             "x-queue-type" => match str_arg(v)?.as_str() {
                 "classic" => {}
+                "stream" => self.stream = true,
                 _ => return Err(format!("{{unsupported_queue_type,{}}}", v.erlang_term())),
             },
             _ => {}

@@ -17,6 +17,8 @@ pub(crate) struct Consumer {
     pub(crate) prefetch: u16,
     /// Deliveries not yet acknowledged.
     pub(crate) unacked: u32,
+    /// Stream queues: the next offset to deliver (partition 0 of the topic).
+    pub(crate) stream_offset: Option<i64>,
 }
 
 impl Consumer {
