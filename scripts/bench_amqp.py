@@ -375,7 +375,7 @@ def main() -> int:
         print(f"| {pub} | {r['size']} B | {'yes' if r['confirms'] else 'no'} "
               f"| {r['received']}/{r['sent']} | {r['pub_rate']:,.0f} | {r['con_rate']:,.0f} "
               f"| {r['p50']:.1f} | {r['p99']:.1f} |")
-    print(f"\nCommand: {shlex.join([Path(sys.executable).name] + sys.argv)}")
+    print(f"\nCommand: {shlex.join([os.path.relpath(sys.executable)] + sys.argv)}")
     return 0 if all(r["received"] == r["sent"] for r in rows) else 1
 
 
