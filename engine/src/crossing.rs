@@ -167,7 +167,8 @@ pub fn message_to_record(m: &Message, wall: i64) -> Record {
     let values: [Option<String>; 13] = [
         p.content_type.clone(),
         p.content_encoding.clone(),
-        text(p.delivery_mode),
+        // 2 (persistent) is what the way back assumes without the header.
+        text(p.delivery_mode.filter(|&d| d != 2)),
         text(p.priority),
         p.correlation_id.clone(),
         p.reply_to.clone(),

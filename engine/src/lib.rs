@@ -50,6 +50,8 @@ mod vhost;
 #[cfg(test)]
 mod broker_tests;
 #[cfg(test)]
+mod crossing_tests;
+#[cfg(test)]
 mod data_tests;
 
 /// Monotonic milliseconds; drives deadlines.

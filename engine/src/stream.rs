@@ -328,9 +328,9 @@ impl Engine {
             .map(|(name, _)| name.clone())
             .collect();
         for vhost in vhosts {
-            match self.remove_queue(&vhost, topic) {
-                Err(BrokerError::Storage(e)) => return Err(e.into()),
-                Ok(_) | Err(_) => {}
+            // The vhost exists, so only storage can fail.
+            if let Err(BrokerError::Storage(e)) = self.remove_queue(&vhost, topic) {
+                return Err(e.into());
             }
         }
         Ok(())

@@ -94,12 +94,13 @@ impl QueueArgs {
                 BrokerError::InvalidArgument(format!("invalid arg '{key}' for {what}: {e}"))
             })?;
         }
-        if out.stream {
-            if let Some((key, _)) = args.iter().find(|(k, _)| NOT_FOR_STREAMS.contains(&&**k)) {
-                return Err(BrokerError::InvalidArgument(format!(
-                    "invalid arg '{key}' for {what} of queue type rabbit_stream_queue"
-                )));
-            }
+        let refused = args
+            .iter()
+            .find(|(k, _)| NOT_FOR_STREAMS.contains(&k.as_str()));
+        if let (true, Some((key, _))) = (out.stream, refused) {
+            return Err(BrokerError::InvalidArgument(format!(
+                "invalid arg '{key}' for {what} of queue type rabbit_stream_queue"
+            )));
         }
         Ok(out)
     }
