@@ -84,7 +84,8 @@ impl Conn {
     }
 
     /// Reads until `WouldBlock`, the budget, or `rbuf_limit` buffered bytes. Returns whether
-    /// the budget ran out with data possibly left in the socket.
+    /// reading stopped early (budget or limit), with data possibly left in the socket: the
+    /// socket is edge-triggered, so no new event will say so.
     pub fn fill(&mut self, rbuf_limit: usize) -> bool {
         let mut read = 0;
         while read < READ_BUDGET_BYTES && self.rbuf.len() < rbuf_limit && !self.read_closed {
@@ -115,7 +116,7 @@ impl Conn {
                 }
             }
         }
-        read >= READ_BUDGET_BYTES
+        !self.read_closed
     }
 
     /// Writes as much of `wbuf` as the socket takes.

@@ -1,14 +1,29 @@
 //! The event loop: one `mio::Poll` owning the listeners, the connections and the broker.
+//!
+//! Each turn: poll, serve the ready connections (responses go to per-connection write
+//! buffers), complete parked work, then the sync barrier, then write the buffers out. With
+//! `storage.fsync = "always"` the barrier fsyncs storage when anything was written during the
+//! turn, so no acknowledgement reaches a socket before the data it covers is durable, and all
+//! the requests of a turn share one fsync (group commit). Nothing writes to a socket between
+//! the first request of a turn and its barrier: `serve` writes a connection's old output only
+//! before running that connection's requests, and each connection is served once per turn.
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
 use mio::net::{TcpListener, UnixStream};
 use mio::{Events, Interest, Poll, Token};
+use portask_engine::storage::{
+    CommittedOffset, EncodedBatch, RecoveredState, Storage, StorageError, TopicMeta, TopicPartition,
+};
 use slab::Slab;
 
 use crate::broker::Broker;
+use crate::config::FsyncPolicy;
 use crate::conn::{Conn, Kind};
 use crate::{admin, amqp, kafka, portask};
 
@@ -48,6 +63,148 @@ pub struct Now {
     pub wall: i64,
 }
 
+/// Writes that reached storage since its last successful sync, shared between a
+/// [`TrackedStorage`] and the worker that decides when to sync.
+#[derive(Debug, Clone, Default)]
+pub struct WriteCounter(Arc<AtomicU64>);
+
+impl WriteCounter {
+    /// Writes since the last successful sync.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn add(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn reset(&self) {
+        self.0.store(0, Ordering::Relaxed);
+    }
+}
+
+/// A storage backend that counts its successful writes in a [`WriteCounter`] and resets it on
+/// a successful sync, so the worker syncs only when there is something to make durable.
+///
+/// Every [`Storage`] method is forwarded; a method added to the trait must be added here.
+pub struct TrackedStorage {
+    inner: Box<dyn Storage>,
+    writes: WriteCounter,
+}
+
+impl TrackedStorage {
+    /// Wraps `inner`, counting into `writes`.
+    pub fn new(inner: Box<dyn Storage>, writes: WriteCounter) -> Self {
+        Self { inner, writes }
+    }
+
+    fn count<T>(&self, r: Result<T, StorageError>) -> Result<T, StorageError> {
+        if r.is_ok() {
+            self.writes.add();
+        }
+        r
+    }
+}
+
+impl Storage for TrackedStorage {
+    fn recover(&mut self) -> Result<RecoveredState, StorageError> {
+        let r = self.inner.recover();
+        self.count(r)
+    }
+    fn put_topic(&mut self, meta: &TopicMeta) -> Result<(), StorageError> {
+        let r = self.inner.put_topic(meta);
+        self.count(r)
+    }
+    fn delete_topic(&mut self, name: &str) -> Result<(), StorageError> {
+        let r = self.inner.delete_topic(name);
+        self.count(r)
+    }
+    fn append(&mut self, tp: &TopicPartition, batch: &EncodedBatch) -> Result<(), StorageError> {
+        let r = self.inner.append(tp, batch);
+        self.count(r)
+    }
+    fn read(
+        &mut self,
+        tp: &TopicPartition,
+        offset: i64,
+        max_bytes: usize,
+    ) -> Result<Vec<Bytes>, StorageError> {
+        self.inner.read(tp, offset, max_bytes)
+    }
+    fn offset_for_timestamp(
+        &mut self,
+        tp: &TopicPartition,
+        timestamp: i64,
+    ) -> Result<Option<i64>, StorageError> {
+        self.inner.offset_for_timestamp(tp, timestamp)
+    }
+    fn delete_records(&mut self, tp: &TopicPartition, before: i64) -> Result<(), StorageError> {
+        let r = self.inner.delete_records(tp, before);
+        self.count(r)
+    }
+    fn commit_offsets(
+        &mut self,
+        group: &str,
+        offsets: &[(TopicPartition, CommittedOffset)],
+    ) -> Result<(), StorageError> {
+        let r = self.inner.commit_offsets(group, offsets);
+        self.count(r)
+    }
+    fn delete_group(&mut self, group: &str) -> Result<(), StorageError> {
+        let r = self.inner.delete_group(group);
+        self.count(r)
+    }
+    fn set_next_producer_id(&mut self, next: i64) -> Result<(), StorageError> {
+        let r = self.inner.set_next_producer_id(next);
+        self.count(r)
+    }
+    fn put_definition(&mut self, key: &str, value: Option<&Bytes>) -> Result<(), StorageError> {
+        let r = self.inner.put_definition(key, value);
+        self.count(r)
+    }
+    fn queue_append(&mut self, queue: &str, messages: &[(u64, Bytes)]) -> Result<(), StorageError> {
+        let r = self.inner.queue_append(queue, messages);
+        self.count(r)
+    }
+    fn queue_remove(&mut self, queue: &str, ids: &[u64]) -> Result<(), StorageError> {
+        let r = self.inner.queue_remove(queue, ids);
+        self.count(r)
+    }
+    fn queue_delete(&mut self, queue: &str) -> Result<(), StorageError> {
+        let r = self.inner.queue_delete(queue);
+        self.count(r)
+    }
+    fn sync(&mut self) -> Result<(), StorageError> {
+        let r = self.inner.sync();
+        if r.is_ok() {
+            self.writes.reset();
+        }
+        r
+    }
+}
+
+/// When the worker fsyncs storage (`storage.fsync` and `storage.fsync_interval_ms`).
+#[derive(Debug, Clone)]
+pub struct Durability {
+    /// The policy.
+    pub policy: FsyncPolicy,
+    /// Period of the fsync with [`FsyncPolicy::IntervalMs`].
+    pub interval_ms: u64,
+    /// The counter of the [`TrackedStorage`] the broker writes through; without one, the
+    /// worker assumes every turn may have written.
+    pub writes: Option<WriteCounter>,
+}
+
+impl Default for Durability {
+    fn default() -> Self {
+        Self {
+            policy: FsyncPolicy::Always,
+            interval_ms: 100,
+            writes: None,
+        }
+    }
+}
+
 /// One event loop and everything it owns.
 pub struct Worker {
     poll: Poll,
@@ -58,6 +215,10 @@ pub struct Worker {
     started: Instant,
     next_serial: u32,
     still_ready: Vec<usize>,
+    durability: Durability,
+    /// With [`FsyncPolicy::IntervalMs`]: when the oldest unsynced write must be synced
+    /// (monotonic ms).
+    sync_due: Option<u64>,
 }
 
 impl Worker {
@@ -73,6 +234,8 @@ impl Worker {
             started: Instant::now(),
             next_serial: 0,
             still_ready: Vec::new(),
+            durability: Durability::default(),
+            sync_due: None,
         };
         worker
             .poll
@@ -86,6 +249,13 @@ impl Worker {
             )?;
         }
         Ok(worker)
+    }
+
+    /// Sets when storage is fsynced (the default is [`FsyncPolicy::Always`] without a counter:
+    /// a sync barrier on every turn).
+    pub fn with_durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
     }
 
     fn now(&self) -> Now {
@@ -117,15 +287,86 @@ impl Worker {
                     Token(t) => dirty.push(t - FIRST_CONN),
                 }
             }
+            // Once per turn: a second `serve` would write out the first one's unsynced acks.
+            dirty.sort_unstable();
+            dirty.dedup();
             for &key in &dirty {
                 self.serve(key, now);
             }
             self.after_turn(now, &mut dirty);
             dirty.sort_unstable();
             dirty.dedup();
+            if self.durability.policy == FsyncPolicy::Always && !self.sync_barrier() {
+                continue;
+            }
             for key in dirty {
                 self.finish(key);
             }
+            if self.durability.policy == FsyncPolicy::IntervalMs {
+                self.sync_on_interval();
+            }
+        }
+    }
+
+    /// Whether anything may have been written since the last successful sync.
+    fn unsynced(&self) -> bool {
+        self.durability.writes.as_ref().is_none_or(|w| w.get() > 0)
+    }
+
+    /// Syncs storage if anything was written since the last sync. On failure, closes every
+    /// connection without writing its pending output (acknowledgements of data that may not
+    /// be durable) and returns false.
+    fn sync_barrier(&mut self) -> bool {
+        if !self.unsynced() {
+            return true;
+        }
+        match self.broker.sync() {
+            Ok(()) => true,
+            Err(e) => {
+                self.sync_failed(&e);
+                false
+            }
+        }
+    }
+
+    /// With [`FsyncPolicy::IntervalMs`]: starts the timer at the first unsynced write and
+    /// syncs when it expires.
+    fn sync_on_interval(&mut self) {
+        if !self.unsynced() {
+            self.sync_due = None;
+            return;
+        }
+        let now = self.started.elapsed().as_millis() as u64;
+        let due = *self
+            .sync_due
+            .get_or_insert(now + self.durability.interval_ms);
+        if now >= due {
+            self.sync_due = None;
+            if let Err(e) = self.broker.sync() {
+                self.sync_failed(&e);
+            }
+        }
+    }
+
+    /// A failed fsync: the data written since the previous sync may be lost, so nothing that
+    /// acknowledges it may be sent. Every connection is closed with its output unsent; the
+    /// storage refuses writes from now on, so later requests get retriable storage errors.
+    fn sync_failed(&mut self, e: &StorageError) {
+        eprintln!(
+            "portask: storage: fsync failed: {e}; closing {} connections without sending \
+             their pending responses; writes are refused from now on",
+            self.conns.len()
+        );
+        let keys: Vec<usize> = self.conns.iter().map(|(key, _)| key).collect();
+        for key in keys {
+            let mut conn = self.conns.remove(key);
+            let _ = self.poll.registry().deregister(&mut conn.sock);
+            self.broker.connection_closed(conn.id(key));
+        }
+        self.still_ready.clear();
+        self.sync_due = None;
+        if let Some(w) = &self.durability.writes {
+            w.reset();
         }
     }
 
@@ -134,9 +375,11 @@ impl Worker {
             return Some(Duration::ZERO);
         }
         let now = self.started.elapsed().as_millis() as u64;
-        self.broker
-            .next_deadline()
-            .map(|d| Duration::from_millis(d.saturating_sub(now)))
+        let deadline = match (self.broker.next_deadline(), self.sync_due) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        deadline.map(|d| Duration::from_millis(d.saturating_sub(now)))
     }
 
     fn accept(&mut self, index: usize) {
@@ -189,20 +432,23 @@ impl Worker {
         };
         // Writing first makes room, so a connection that was backed up can take more output.
         conn.flush();
-        let budget_left = match conn.kind {
-            Kind::Kafka => conn.fill(self.broker.read_buffer_limit()),
-            Kind::Amqp => conn.fill(self.broker.amqp_read_buffer_limit()),
-            Kind::Portask => conn.fill(self.broker.portask.limits.frame_bytes_max as usize + 16),
-            Kind::Admin => conn.fill(admin::REQUEST_BYTES_MAX),
+        let limit = match conn.kind {
+            Kind::Kafka => self.broker.read_buffer_limit(),
+            Kind::Amqp => self.broker.amqp_read_buffer_limit(),
+            Kind::Portask => self.broker.portask.limits.frame_bytes_max as usize + 16,
+            Kind::Admin => admin::REQUEST_BYTES_MAX,
         };
-        if budget_left {
-            self.still_ready.push(key);
-        }
+        let stopped_early = conn.fill(limit);
         match conn.kind {
             Kind::Kafka => kafka::drive(conn, key, &mut self.broker, now),
             Kind::Amqp => amqp::drive(conn, conn.id(key), &mut self.broker, now),
             Kind::Portask => portask::drive(conn, conn.id(key), &mut self.broker, now),
             Kind::Admin => admin::drive(conn, &self.broker),
+        }
+        // Read again next turn while the requests made room; a connection that cannot
+        // consume its buffer now is served again when it is resumed or becomes writable.
+        if stopped_early && conn.rbuf.len() < limit {
+            self.still_ready.push(key);
         }
     }
 
@@ -232,6 +478,8 @@ impl Worker {
                 };
                 if woke {
                     dirty.push(key);
+                    // Reading may have stopped while it was blocked; read again next turn.
+                    self.still_ready.push(key);
                 }
             }
         }
@@ -251,13 +499,19 @@ impl Worker {
         }
     }
 
+    /// Syncs storage, then writes what the connections still have pending (nothing when the
+    /// sync fails: that output may acknowledge data that is not durable).
     fn shut_down(mut self) -> io::Result<Broker> {
         eprintln!("portask: shutting down");
+        let synced = self.broker.sync();
         for (key, conn) in &mut self.conns {
-            conn.flush();
+            if synced.is_ok() {
+                conn.flush();
+            }
             self.broker.connection_closed(conn.id(key));
         }
-        self.broker.sync().map_err(io::Error::other)?;
+        // Closing connections can write too (messages returned to durable queues).
+        synced.and_then(|()| self.broker.sync()).map_err(io::Error::other)?;
         Ok(self.broker)
     }
 }
