@@ -1,6 +1,6 @@
 //! Engine configuration.
 
-use crate::batch::StoredCompression;
+use crate::compression::policy::CompressionPolicy;
 
 /// How the engine behaves; the server fills it from its config file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -9,8 +9,10 @@ pub struct EngineConfig {
     pub auto_create_topics: bool,
     /// Partitions of a topic created without a count (default 1).
     pub default_partitions: i32,
-    /// Compression of stored batch bodies (default none).
-    pub compression: StoredCompression,
+    /// Compression of stored batches: algorithm, mode and limits by topic, adaptive
+    /// controller, dictionaries (default: no compression, bulk mode). A
+    /// [`crate::StoredCompression`] converts into a policy with `.into()`.
+    pub compression: CompressionPolicy,
     /// How long a group that was empty waits for more members before its first rebalance
     /// completes (default 0).
     pub group_initial_rebalance_delay_ms: u64,
@@ -27,7 +29,7 @@ impl Default for EngineConfig {
         Self {
             auto_create_topics: true,
             default_partitions: 1,
-            compression: StoredCompression::None,
+            compression: CompressionPolicy::default(),
             group_initial_rebalance_delay_ms: 0,
             group_min_session_timeout_ms: 6_000,
             group_max_session_timeout_ms: 1_800_000,

@@ -1,6 +1,7 @@
 //! Produce, fetch and the other per-partition data calls.
 
-use crate::batch::{ProducerFields, decode_batch, encode_batch};
+use crate::batch::{ProducerFields, decode_batch_with};
+use crate::compression::message_id;
 use crate::partition::{Partition, PartitionOffsets};
 use crate::producer::{SeqCheck, SeqRange, last_sequence};
 use crate::record::Record;
@@ -44,6 +45,9 @@ pub struct FetchedBatch {
     pub base_sequence: i32,
     /// The records with their offsets, ascending.
     pub records: Vec<(i64, Record)>,
+    /// The message id (ULID) of each record, parallel to `records`; `None` for records
+    /// stored before message ids existed.
+    pub message_ids: Vec<Option<ulid::Ulid>>,
 }
 
 /// Result of a fetch.
@@ -124,16 +128,35 @@ impl Engine {
             r.timestamp = wall;
         }
         let base_offset = part.next_offset;
-        let producer = ProducerFields {
-            producer_id: batch.producer_id,
-            producer_epoch: batch.producer_epoch,
-            base_sequence: batch.base_sequence,
-        };
-        let encoded = encode_batch(base_offset, producer, &records, self.cfg.compression)
-            .map_err(|_| EngineError::InvalidRequest("batch too large"))?;
-        self.storage.append(tp, &encoded)?;
-        assert_eq!(encoded.last_offset, base_offset + count as i64 - 1);
-        part.next_offset = encoded.last_offset + 1;
+        let ids: Vec<_> = records
+            .iter()
+            .map(|_| Some(message_id(&mut self.rng, wall)))
+            .collect();
+        for range in self.compression.split(&tp.topic, &records) {
+            let base_sequence = match batch.base_sequence {
+                s if s < 0 || !idempotent => s,
+                s => last_sequence(s, range.start + 1),
+            };
+            let producer = ProducerFields {
+                producer_id: batch.producer_id,
+                producer_epoch: batch.producer_epoch,
+                base_sequence,
+            };
+            let first = base_offset + range.start as i64;
+            let encoded = self
+                .compression
+                .encode(
+                    &tp.topic,
+                    first,
+                    producer,
+                    &records[range.clone()],
+                    &ids[range],
+                )
+                .map_err(|_| EngineError::InvalidRequest("batch too large"))?;
+            self.storage.append(tp, &encoded)?;
+            part.next_offset = encoded.last_offset + 1;
+        }
+        assert_eq!(part.next_offset, base_offset + count as i64);
         if idempotent {
             let last = last_sequence(batch.base_sequence, count);
             let range = SeqRange {
@@ -175,12 +198,13 @@ impl Engine {
             return Ok(out);
         }
         for bytes in self.storage.read(tp, offset, max_bytes)? {
-            let decoded = decode_batch(&bytes)?;
+            let decoded = decode_batch_with(&bytes, &self.compression)?;
             let h = decoded.header;
-            let records: Vec<(i64, Record)> = (h.base_offset..)
-                .zip(decoded.records)
+            let (records, message_ids): (Vec<(i64, Record)>, Vec<_>) = (h.base_offset..)
+                .zip(decoded.records.into_iter().zip(decoded.ids))
                 .filter(|(o, _)| *o >= offset && *o < offs.high_watermark)
-                .collect();
+                .map(|(o, (r, id))| ((o, r), id))
+                .unzip();
             let Some(&(first, _)) = records.first() else {
                 continue;
             };
@@ -195,6 +219,7 @@ impl Engine {
                 producer_epoch: h.producer_epoch,
                 base_sequence,
                 records,
+                message_ids,
             });
         }
         Ok(out)
@@ -227,7 +252,7 @@ impl Engine {
         while pos < offs.high_watermark {
             let batches = self.storage.read(tp, pos, 1)?;
             let Some(bytes) = batches.first() else { break };
-            let decoded = decode_batch(bytes)?;
+            let decoded = decode_batch_with(bytes, &self.compression)?;
             let base = decoded.header.base_offset;
             let found = (base..)
                 .zip(decoded.records)

@@ -162,7 +162,7 @@ fn every_compression_round_trips_through_the_engine() {
         let mut e = engine_on(
             &s,
             EngineConfig {
-                compression,
+                compression: compression.into(),
                 ..EngineConfig::default()
             },
         );

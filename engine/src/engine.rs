@@ -2,6 +2,8 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
+use crate::compression::CompressionState;
+use crate::compression::dictionary::{self, Dictionary};
 use crate::config::EngineConfig;
 use crate::group::Group;
 use crate::group::types::Output;
@@ -29,6 +31,7 @@ pub struct Engine {
     pub(crate) offsets: BTreeMap<String, BTreeMap<TopicPartition, CommittedOffset>>,
     pub(crate) outputs: VecDeque<Output>,
     pub(crate) broker: BrokerState,
+    pub(crate) compression: CompressionState,
 }
 
 impl std::fmt::Debug for Engine {
@@ -57,7 +60,16 @@ impl Engine {
         now: Millis,
     ) -> Result<Engine, StorageError> {
         let mut recovered = storage.recover()?;
-        let definitions = std::mem::take(&mut recovered.definitions);
+        let (dict_defs, definitions): (BTreeMap<_, _>, BTreeMap<_, _>) =
+            std::mem::take(&mut recovered.definitions)
+                .into_iter()
+                .partition(|(k, _)| k.starts_with(dictionary::KEY_PREFIX));
+        let mut dictionaries = Vec::new();
+        for (key, value) in &dict_defs {
+            let dict = Dictionary::decode(key, value)
+                .ok_or_else(|| StorageError::Corrupt(format!("bad dictionary {key}")))?;
+            dictionaries.push(dict);
+        }
         let queue_messages = std::mem::take(&mut recovered.queue_messages);
         let mut rng = Rng::new(cfg.seed);
         let mut topics = BTreeMap::new();
@@ -81,6 +93,7 @@ impl Engine {
         }
         rng.mix(recovered.next_producer_id as u64);
         rng.mix(definitions.len() as u64);
+        let compression = CompressionState::new(cfg.compression.clone(), dictionaries);
         let mut engine = Engine {
             cfg,
             storage,
@@ -94,6 +107,7 @@ impl Engine {
             offsets: recovered.offsets,
             outputs: VecDeque::new(),
             broker: BrokerState::default(),
+            compression,
         };
         engine.recover_broker(now, &definitions, queue_messages)?;
         Ok(engine)

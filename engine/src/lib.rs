@@ -23,6 +23,7 @@ pub mod batch;
 mod broker_ops;
 mod broker_recovery;
 mod channel_ops;
+pub mod compression;
 pub mod config;
 pub mod crossing;
 pub mod data;
@@ -59,7 +60,12 @@ pub type Millis = u64;
 /// Milliseconds since the Unix epoch; stamps records and commits.
 pub type WallMillis = i64;
 
-pub use batch::{BatchFormatError, StoredCompression};
+pub use batch::{BatchFormatError, CompressionMode, StoredCompression};
+pub use compression::adaptive::{CompressionDecision, LoadSample};
+pub use compression::policy::{
+    AdaptiveConfig, Algorithm, CompressionPolicy, CompressionSettings, DictionaryConfig,
+};
+pub use compression::{CompressionStats, DictionaryEvent};
 pub use config::EngineConfig;
 pub use data::{
     AppendOutcome, EARLIEST_TIMESTAMP, FetchOutcome, FetchedBatch, LATEST_TIMESTAMP, ProduceBatch,
@@ -82,4 +88,5 @@ pub use partition::PartitionOffsets;
 pub use record::{Record, RecordHeader};
 pub use storage::*;
 pub use topics::TopicInfo;
+pub use ulid::Ulid;
 pub use value::{Table, Value};

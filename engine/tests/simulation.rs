@@ -54,7 +54,7 @@ impl Sim {
         };
         let cfg = EngineConfig {
             seed,
-            compression,
+            compression: compression.into(),
             ..EngineConfig::default()
         };
         let storage = MemStorage::new();

@@ -116,7 +116,8 @@ fn engine_config(config: &Config) -> EngineConfig {
             },
             CompressionName::Lz4 => StoredCompression::Lz4,
             CompressionName::Snappy => StoredCompression::Snappy,
-        },
+        }
+        .into(),
         group_initial_rebalance_delay_ms: config.groups.initial_rebalance_delay_ms,
         group_min_session_timeout_ms: config.groups.min_session_timeout_ms,
         group_max_session_timeout_ms: config.groups.max_session_timeout_ms,
