@@ -181,46 +181,38 @@ fn committed(ctx: &Ctx<'_>, group: &str, topics: Option<Vec<(String, Vec<i32>)>>
 }
 
 pub(crate) fn offset_fetch(ctx: &mut Ctx<'_>, req: OffsetFetchRequest) -> ResponseBody {
+    use offset_fetch_response as r;
+    // v8+ asks for several groups at once; earlier versions for one, with other struct names.
     if ctx.header.api_version >= 8 {
         let groups = req
             .groups
             .into_iter()
             .map(|g| {
-                let topics = g.topics.map(|ts| {
+                let wanted = g.topics.map(|ts| {
                     ts.into_iter()
                         .map(|t| (t.name, t.partition_indexes))
                         .collect()
                 });
-                offset_fetch_response::OffsetFetchResponseGroup {
-                    topics: committed(ctx, &g.group_id, topics)
-                        .into_iter()
-                        .map(
-                            |(name, ps)| offset_fetch_response::OffsetFetchResponseTopics {
-                                name,
-                                partitions: ps
-                                    .into_iter()
-                                    .map(
-                                        |(
-                                            partition_index,
-                                            committed_offset,
-                                            committed_leader_epoch,
-                                            metadata,
-                                        )| {
-                                            offset_fetch_response::OffsetFetchResponsePartitions {
-                                                partition_index,
-                                                committed_offset,
-                                                committed_leader_epoch,
-                                                metadata,
-                                                ..Default::default()
-                                            }
-                                        },
-                                    )
-                                    .collect(),
-                                ..Default::default()
-                            },
-                        )
-                        .collect(),
+                let topics = shape(
+                    committed(ctx, &g.group_id, wanted),
+                    |name, partitions| r::OffsetFetchResponseTopics {
+                        name,
+                        partitions,
+                        ..Default::default()
+                    },
+                    |partition_index, committed_offset, committed_leader_epoch, metadata| {
+                        r::OffsetFetchResponsePartitions {
+                            partition_index,
+                            committed_offset,
+                            committed_leader_epoch,
+                            metadata,
+                            ..Default::default()
+                        }
+                    },
+                );
+                r::OffsetFetchResponseGroup {
                     group_id: g.group_id,
+                    topics,
                     ..Default::default()
                 }
             })
@@ -230,38 +222,51 @@ pub(crate) fn offset_fetch(ctx: &mut Ctx<'_>, req: OffsetFetchRequest) -> Respon
             ..Default::default()
         });
     }
-    let topics = req.topics.map(|ts| {
+    let wanted = req.topics.map(|ts| {
         ts.into_iter()
             .map(|t| (t.name, t.partition_indexes))
             .collect()
     });
-    let topics = committed(ctx, &req.group_id, topics)
-        .into_iter()
-        .map(
-            |(name, ps)| offset_fetch_response::OffsetFetchResponseTopic {
-                name,
-                partitions: ps
-                    .into_iter()
-                    .map(
-                        |(partition_index, committed_offset, committed_leader_epoch, metadata)| {
-                            offset_fetch_response::OffsetFetchResponsePartition {
-                                partition_index,
-                                committed_offset,
-                                committed_leader_epoch,
-                                metadata,
-                                ..Default::default()
-                            }
-                        },
-                    )
-                    .collect(),
+    let topics = shape(
+        committed(ctx, &req.group_id, wanted),
+        |name, partitions| r::OffsetFetchResponseTopic {
+            name,
+            partitions,
+            ..Default::default()
+        },
+        |partition_index, committed_offset, committed_leader_epoch, metadata| {
+            r::OffsetFetchResponsePartition {
+                partition_index,
+                committed_offset,
+                committed_leader_epoch,
+                metadata,
                 ..Default::default()
-            },
-        )
-        .collect();
+            }
+        },
+    );
     ResponseBody::OffsetFetch(OffsetFetchResponse {
         topics,
         ..Default::default()
     })
+}
+
+/// Builds the response topics of either OffsetFetch layout from committed offsets.
+fn shape<T, P>(
+    offsets: GroupOffsets,
+    topic: impl Fn(String, Vec<P>) -> T,
+    partition: impl Fn(i32, i64, i32, Option<String>) -> P,
+) -> Vec<T> {
+    offsets
+        .into_iter()
+        .map(|(name, ps)| {
+            topic(
+                name,
+                ps.into_iter()
+                    .map(|(p, o, e, m)| partition(p, o, e, m))
+                    .collect(),
+            )
+        })
+        .collect()
 }
 
 pub(crate) fn offset_for_leader_epoch(
