@@ -9,6 +9,8 @@ use toml::{Table, Value};
 
 /// The defaults, compiled in so that the binary runs without the repository.
 const DEFAULTS: &str = include_str!("../../configs/portask.toml");
+/// Largest `storage.fsync_interval_ms`: a minute of acknowledged data at risk.
+const FSYNC_INTERVAL_MS_MAX: u64 = 60_000;
 
 /// A configuration that cannot be used, with the key at fault.
 #[derive(Debug, thiserror::Error)]
@@ -152,8 +154,24 @@ pub struct StorageConfig {
     pub compression: CompressionName,
     /// zstd level.
     pub compression_level: i32,
-    /// fsync after every append.
-    pub sync_on_append: bool,
+    /// When stored data is fsynced relative to the acknowledgements that cover it.
+    pub fsync: FsyncPolicy,
+    /// Interval of the periodic fsync when `fsync = "interval_ms"`.
+    pub fsync_interval_ms: u64,
+}
+
+/// `storage.fsync`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FsyncPolicy {
+    /// Durable acknowledgements leave only after an fsync covering their data; the requests
+    /// of one event-loop turn share that fsync (group commit).
+    Always,
+    /// Acknowledgements leave at once; an fsync runs every `fsync_interval_ms` while
+    /// anything is unsynced.
+    IntervalMs,
+    /// No periodic fsync: only at segment roll and at shutdown.
+    Never,
 }
 
 /// `storage.backend`.
@@ -236,6 +254,7 @@ impl Config {
             }
         }
         apply_flags(&mut table, flags);
+        check_fsync_policy(&table)?;
         let mut config: Self = Value::Table(table)
             .try_into()
             .map_err(|e: toml::de::Error| ConfigError::Invalid {
@@ -289,6 +308,12 @@ impl Config {
                 }
             }
         }
+        if !(1..=FSYNC_INTERVAL_MS_MAX).contains(&self.storage.fsync_interval_ms) {
+            return Err(bad(
+                "storage.fsync_interval_ms",
+                &format!("must be between 1 and {FSYNC_INTERVAL_MS_MAX}"),
+            ));
+        }
         if !(1..=22).contains(&self.storage.compression_level) {
             return Err(bad("storage.compression_level", "must be between 1 and 22"));
         }
@@ -307,6 +332,23 @@ impl Config {
             p => p,
         };
         (host, i32::from(port))
+    }
+}
+
+/// Checks `storage.fsync` before deserializing, so that a bad value is reported with its key
+/// and the accepted values.
+fn check_fsync_policy(table: &Table) -> Result<(), ConfigError> {
+    const ACCEPTED: [&str; 3] = ["always", "interval_ms", "never"];
+    let value = table.get("storage").and_then(|s| s.get("fsync"));
+    match value {
+        Some(Value::String(s)) if ACCEPTED.contains(&s.as_str()) => Ok(()),
+        None => Ok(()),
+        Some(other) => Err(ConfigError::Invalid {
+            origin: String::new(),
+            message: format!(
+                "`storage.fsync` must be \"always\", \"interval_ms\" or \"never\", got {other}"
+            ),
+        }),
     }
 }
 
@@ -454,6 +496,55 @@ mod tests {
             &Overrides::default(),
         );
         assert!(e.unwrap_err().to_string().contains("tape"));
+    }
+
+    #[test]
+    fn fsync_policy_keys() {
+        let c = Config::load(None, [], &Overrides::default()).unwrap();
+        assert_eq!(c.storage.fsync, FsyncPolicy::Always);
+        assert_eq!(c.storage.fsync_interval_ms, 100);
+        let vars = env(&[
+            ("PORTASK_STORAGE_FSYNC", "interval_ms"),
+            ("PORTASK_STORAGE_FSYNC_INTERVAL_MS", "250"),
+        ]);
+        let c = Config::load(None, vars, &Overrides::default()).unwrap();
+        assert_eq!(c.storage.fsync, FsyncPolicy::IntervalMs);
+        assert_eq!(c.storage.fsync_interval_ms, 250);
+        let c = Config::load(
+            None,
+            env(&[("PORTASK_STORAGE_FSYNC", "never")]),
+            &Overrides::default(),
+        );
+        assert_eq!(c.unwrap().storage.fsync, FsyncPolicy::Never);
+        let e = Config::load(
+            None,
+            env(&[("PORTASK_STORAGE_FSYNC", "sometimes")]),
+            &Overrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("storage.fsync") && e.contains("sometimes"),
+            "{e}"
+        );
+        for bad in ["0", "60001"] {
+            let e = Config::load(
+                None,
+                env(&[("PORTASK_STORAGE_FSYNC_INTERVAL_MS", bad)]),
+                &Overrides::default(),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(e.contains("storage.fsync_interval_ms"), "{e}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.toml");
+        std::fs::write(&path, "[storage]\nfsync = true\n").unwrap();
+        let e = Config::load(Some(&path), [], &Overrides::default()).unwrap_err();
+        assert!(e.to_string().contains("storage.fsync"), "{e}");
+        std::fs::write(&path, "[storage]\nsync_on_append = true\n").unwrap();
+        let e = Config::load(Some(&path), [], &Overrides::default()).unwrap_err();
+        assert!(e.to_string().contains("storage.sync_on_append"), "{e}");
     }
 
     #[test]

@@ -23,14 +23,15 @@ use portask_engine::{Engine, EngineConfig, Storage, StoredCompression};
 use crate::broker::Broker;
 use crate::config::{Backend, CompressionName, Config};
 use crate::conn::Kind;
-use crate::worker::{Listener, Worker};
+use crate::worker::{Durability, Listener, TrackedStorage, Worker, WriteCounter};
 
 /// Opens storage, binds the listeners, and serves until SIGTERM or SIGINT.
 pub fn serve(config: Config) -> io::Result<()> {
     for warning in &config.warnings {
         eprintln!("portask: {warning}");
     }
-    let storage = open_storage(&config)?;
+    let writes = WriteCounter::default();
+    let storage = Box::new(TrackedStorage::new(open_storage(&config)?, writes.clone()));
     let engine = Engine::open(engine_config(&config), storage, 0).map_err(io::Error::other)?;
     let mut engine = engine;
     for vhost in &config.amqp.vhosts {
@@ -64,7 +65,13 @@ pub fn serve(config: Config) -> io::Result<()> {
         amqp_settings,
         portask_settings,
     );
-    let worker = Worker::new(vec![kafka, amqp, portask, admin], broker, signal_pipe()?)?;
+    let durability = Durability {
+        policy: config.storage.fsync,
+        interval_ms: config.storage.fsync_interval_ms,
+        writes: Some(writes),
+    };
+    let worker = Worker::new(vec![kafka, amqp, portask, admin], broker, signal_pipe()?)?
+        .with_durability(durability);
     worker.run()?;
     eprintln!("portask: storage synced, bye");
     Ok(())
@@ -89,9 +96,10 @@ fn open_storage(config: &Config) -> io::Result<Box<dyn Storage>> {
     Ok(match config.storage.backend {
         Backend::Memory => Box::new(portask_engine::MemStorage::default()),
         Backend::Disk => {
+            // Fsyncs are the worker's (`storage.fsync`), not the store's on every append.
             let opts = storage::DiskOptions {
                 segment_bytes: config.storage.segment_bytes,
-                sync_on_append: config.storage.sync_on_append,
+                sync_on_append: false,
                 ..Default::default()
             };
             let disk = storage::DiskStorage::open(&config.data_dir, opts).map_err(|e| {

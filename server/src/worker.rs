@@ -511,7 +511,9 @@ impl Worker {
             self.broker.connection_closed(conn.id(key));
         }
         // Closing connections can write too (messages returned to durable queues).
-        synced.and_then(|()| self.broker.sync()).map_err(io::Error::other)?;
+        synced
+            .and_then(|()| self.broker.sync())
+            .map_err(io::Error::other)?;
         Ok(self.broker)
     }
 }
