@@ -14,6 +14,14 @@ pub enum Command {
         /// Flags that override the configuration.
         overrides: Box<OverridesEq>,
     },
+    /// A client command (`produce`, `consume`, `topics`, ...) with the arguments after it;
+    /// the command parses them itself.
+    Tool {
+        /// The command's name.
+        name: String,
+        /// The arguments after it.
+        args: Vec<String>,
+    },
     /// Print usage.
     Help,
     /// Print the version.
@@ -49,17 +57,29 @@ impl From<&OverridesEq> for Overrides {
 
 /// Usage text.
 pub const USAGE: &str = "\
-portask — a message broker that speaks the Kafka protocol
+portask — a message broker that speaks Kafka, AMQP 0-9-1 and its own protocol
 
 USAGE:
     portask [serve] [OPTIONS]
+    portask COMMAND [ARGS]     talk to a running broker over the Portask protocol
 
-OPTIONS:
+COMMANDS (each has --help):
+    produce TOPIC          publish lines from stdin or a file (or --exchange X --routing-key R)
+    consume TOPIC          print messages of a topic (or --queue Q), as text or JSON
+    topics                 list | create NAME [--partitions N] | delete NAME | describe NAME
+    queues                 list | declare NAME [--durable] | delete NAME
+    exchanges              list | declare NAME --type T | delete NAME | bind | unbind
+    groups                 list | describe GROUP | delete GROUP
+    bench                  load generator: msg/s, MB/s, latency percentiles
+    Client commands take --addr HOST:PORT (default 127.0.0.1:7070, env PORTASK_ADDR),
+    --user and --password. Exit codes: 0 ok, 1 broker error, 2 usage error, 3 cannot connect.
+
+SERVE OPTIONS:
     --config FILE          TOML config (defaults: configs/portask.toml, built in)
     --data-dir DIR         where the embedded log keeps its files (default ./data)
     --kafka-addr HOST:PORT Kafka listener (default 127.0.0.1:9092)
-    --amqp-addr HOST:PORT  AMQP listener address (reserved; AMQP is not served yet)
-    --portask-addr HOST:PORT  Portask protocol listener address (reserved; not served yet)
+    --amqp-addr HOST:PORT  AMQP 0-9-1 listener (default 127.0.0.1:5672)
+    --portask-addr HOST:PORT  Portask protocol listener (default 127.0.0.1:7070)
     --admin-addr HOST:PORT admin HTTP listener: /healthz, /metrics (default 127.0.0.1:9644)
     -h, --help             print this help
     -V, --version          print the version
@@ -68,9 +88,29 @@ Every config key can also be set with PORTASK_<SECTION>_<KEY>, e.g.
 PORTASK_KAFKA_DEFAULT_PARTITIONS=4. Flags win over variables, variables over the file.
 ";
 
+/// The client commands, handled by the binary's `tool` module.
+pub const TOOL_COMMANDS: &[&str] = &[
+    "produce",
+    "consume",
+    "topics",
+    "queues",
+    "exchanges",
+    "groups",
+    "bench",
+];
+
 /// Parses the arguments after the program name.
 pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> {
     let mut args = args.into_iter().peekable();
+    if let Some(first) = args.peek()
+        && TOOL_COMMANDS.contains(&first.as_str())
+    {
+        let name = args.next().unwrap_or_default();
+        return Ok(Command::Tool {
+            name,
+            args: args.collect(),
+        });
+    }
     if args.peek().is_some_and(|a| a == "serve") {
         args.next();
     }
@@ -98,6 +138,12 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
                     o.data_dir = Some(PathBuf::from(value));
                 }
                 continue;
+            }
+            _ if !arg.starts_with('-') => {
+                return Err(format!(
+                    "unknown command `{arg}` (commands: serve, {}; see portask --help)",
+                    TOOL_COMMANDS.join(", ")
+                ));
             }
             _ => return Err(format!("unknown argument `{arg}` (see portask --help)")),
         };
@@ -136,5 +182,19 @@ mod tests {
         assert_eq!(parse(args("--help")).unwrap(), Command::Help);
         assert!(parse(args("--kafka-addr")).is_err());
         assert!(parse(args("--bogus")).is_err());
+        assert!(parse(args("bogus")).is_err());
+    }
+
+    #[test]
+    fn client_commands_keep_their_arguments() {
+        assert_eq!(
+            parse(args("topics create t --partitions 3")).unwrap(),
+            Command::Tool {
+                name: "topics".into(),
+                args: args("create t --partitions 3"),
+            }
+        );
+        // Only the first word picks a client command.
+        assert!(parse(args("serve produce")).is_err());
     }
 }

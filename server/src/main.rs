@@ -1,4 +1,7 @@
-//! The `portask` binary: parses the command line, loads the config, serves until a signal.
+//! The `portask` binary: parses the command line, then either serves (loads the config and
+//! runs until a signal) or runs a client command against a running broker.
+
+mod tool;
 
 use std::process::ExitCode;
 
@@ -22,9 +25,12 @@ fn main() -> ExitCode {
             println!("portask {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
+        Command::Tool { name, args } => tool::run(&name, &args),
         Command::Serve { config, overrides } => {
             let flags = Overrides::from(&*overrides);
-            let config = match Config::load(config.as_deref(), std::env::vars(), &flags) {
+            // The client commands' variables are not broker configuration.
+            let vars = std::env::vars().filter(|(k, _)| !tool::ENV_VARS.contains(&k.as_str()));
+            let config = match Config::load(config.as_deref(), vars, &flags) {
                 Ok(c) => c,
                 Err(e) => {
                     eprintln!("portask: {e}");
