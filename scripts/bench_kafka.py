@@ -15,6 +15,10 @@ Prints a Markdown table and the exact command line.
 Usage (with the project's venv, which has confluent-kafka):
     cargo build --release -p portask-server
     .venv/bin/python scripts/bench_kafka.py [--bin target/release/portask] [--messages N]
+        [--fsync always|interval_ms|never] [--fsync-interval-ms MS] [--produce-only]
+
+--fsync sets the broker's storage.fsync (PORTASK_STORAGE_FSYNC); without it the broker's
+default applies.
 """
 
 from __future__ import annotations
@@ -88,8 +92,9 @@ class RssSampler(threading.Thread):
 
 
 class Broker:
-    def __init__(self, binary: Path, workdir: Path):
+    def __init__(self, binary: Path, workdir: Path, env: dict[str, str] | None = None):
         self.binary = binary
+        self.extra_env = dict(env or {})
         self.workdir = workdir
         self.data_dir = workdir / "data"
         self.data_dir.mkdir(parents=True)
@@ -105,6 +110,7 @@ class Broker:
         log = open(self.log_path, "ab")
         # PORTASK_* variables are config overrides for the broker: run it with defaults.
         env = {k: v for k, v in os.environ.items() if not k.startswith("PORTASK_")}
+        env.update(self.extra_env)
         self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                      cwd=str(REPO_ROOT), env=env)
         log.close()
@@ -238,7 +244,17 @@ def main() -> int:
     ap.add_argument("--timeout", type=float, default=600.0,
                     help="upper bound in seconds for each produce or consume phase")
     ap.add_argument("--keep", action="store_true", help="keep the temporary data directory")
+    ap.add_argument("--fsync", choices=["always", "interval_ms", "never"],
+                    help="storage.fsync of the broker (default: the broker's default)")
+    ap.add_argument("--fsync-interval-ms", type=int,
+                    help="storage.fsync_interval_ms of the broker")
+    ap.add_argument("--produce-only", action="store_true", help="skip the consume phases")
     args = ap.parse_args()
+    broker_env = {}
+    if args.fsync:
+        broker_env["PORTASK_STORAGE_FSYNC"] = args.fsync
+    if args.fsync_interval_ms is not None:
+        broker_env["PORTASK_STORAGE_FSYNC_INTERVAL_MS"] = str(args.fsync_interval_ms)
 
     binary = Path(args.bin)
     if not (binary.is_file() and os.access(binary, os.X_OK)):
@@ -247,7 +263,7 @@ def main() -> int:
     runs = [(100, args.messages), (1024, max(1, args.messages * 2 // 5))]
 
     workdir = Path(tempfile.mkdtemp(prefix="portask-bench-"))
-    broker = Broker(binary, workdir)
+    broker = Broker(binary, workdir, broker_env)
     rows = []
     exit_code = None
     sampler = None
@@ -262,6 +278,8 @@ def main() -> int:
             print(f"producing {count:,} x {size} B ...", file=sys.stderr, flush=True)
             pr = produce_bench(broker.bootstrap, topic, count, size, args.timeout)
             rows.append(("produce", size, pr))
+            if args.produce_only:
+                continue
             print(f"consuming {count:,} x {size} B ...", file=sys.stderr, flush=True)
             cr = consume_bench(broker.bootstrap, topic, count, args.timeout)
             rows.append(("consume", size, cr))
@@ -289,7 +307,8 @@ def main() -> int:
     print()
     print(f"portask Kafka benchmark — binary `{binary}`, commit {rev or '?'}, "
           f"confluent-kafka {confluent_kafka.__version__} / librdkafka {confluent_kafka.libversion()[0]}, "
-          f"{os.cpu_count()} CPUs")
+          f"{os.cpu_count()} CPUs, storage.fsync {args.fsync or 'default'}"
+          + (f", fsync_interval_ms {args.fsync_interval_ms}" if args.fsync_interval_ms else ""))
     print()
     print("| phase | record size | messages | seconds | msg/s | MB/s |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")

@@ -200,6 +200,20 @@ class AmqpLoad(threading.Thread):
                 pass
 
 
+def _start_again(broker, attempts: int = 10) -> None:
+    """Starts the broker on its ports again. While it was down, a client's outgoing
+    connection may have been given one of them as its local port; that is retried."""
+    for i in range(attempts):
+        mark = len(broker.log_text())
+        try:
+            broker.start()
+            return
+        except AssertionError:
+            if "Address already in use" not in broker.log_text()[mark:] or i + 1 == attempts:
+                raise
+            time.sleep(0.2)
+
+
 def _read_topic(bootstrap: str, topic: str, timeout: float) -> dict[int, list[tuple[int, str]]]:
     """Every record of every partition, from offset 0 to the high watermark."""
     c = Consumer(consumer_conf(bootstrap, unique_name("crash-read"),
@@ -304,7 +318,7 @@ def test_kill_restart_under_load(broker_factory, policy):
             broker.kill()
             cycles.append((round(resumed, 2), round(delay, 2), len(kafka.acked) - k0,
                            len(amqp.confirmed) - a0))
-            broker.start()
+            _start_again(broker)
         time.sleep(1.0)  # load on the last start, then a clean end of the load
     finally:
         stop.set()
@@ -325,7 +339,7 @@ def test_kill_restart_under_load(broker_factory, policy):
 
     # Once more from disk, with no client around.
     broker.kill()
-    broker.start()
+    _start_again(broker)
 
     parts = _read_topic(broker.bootstrap, topic, READ_BACK_S)
     where: dict[str, tuple[int, int]] = {}
