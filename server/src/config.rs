@@ -148,6 +148,10 @@ pub struct ListenerConfig {
 pub struct StorageConfig {
     /// Which backend stores the data.
     pub backend: Backend,
+    /// Server of the Redis backend: `redis://[user:password@]host:port/db`.
+    pub redis_url: String,
+    /// Prefix of every key the Redis backend writes.
+    pub redis_namespace: String,
     /// Segment size of the embedded log.
     pub segment_bytes: u64,
     /// Compression of stored batches.
@@ -182,6 +186,8 @@ pub enum Backend {
     Disk,
     /// In memory only.
     Memory,
+    /// A Redis-protocol server at `storage.redis_url` (Redis, Valkey or Dragonfly).
+    Redis,
 }
 
 /// `storage.compression`.
@@ -313,6 +319,22 @@ impl Config {
                 "storage.fsync_interval_ms",
                 &format!("must be between 1 and {FSYNC_INTERVAL_MS_MAX}"),
             ));
+        }
+        if self.storage.backend == Backend::Redis {
+            use redis::IntoConnectionInfo;
+            if let Err(e) = self.storage.redis_url.as_str().into_connection_info() {
+                return Err(bad(
+                    "storage.redis_url",
+                    &format!("is not a redis:// URL ({e})"),
+                ));
+            }
+            let ns = &self.storage.redis_namespace;
+            if ns.is_empty() || ns.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err(bad(
+                    "storage.redis_namespace",
+                    "must be non-empty, without spaces or control characters",
+                ));
+            }
         }
         if !(1..=22).contains(&self.storage.compression_level) {
             return Err(bad("storage.compression_level", "must be between 1 and 22"));
@@ -545,6 +567,31 @@ mod tests {
         std::fs::write(&path, "[storage]\nsync_on_append = true\n").unwrap();
         let e = Config::load(Some(&path), [], &Overrides::default()).unwrap_err();
         assert!(e.to_string().contains("storage.sync_on_append"), "{e}");
+    }
+
+    #[test]
+    fn redis_backend_keys() {
+        let vars = env(&[
+            ("PORTASK_STORAGE_BACKEND", "redis"),
+            ("PORTASK_STORAGE_REDIS_URL", "redis://127.0.0.1:6390/2"),
+            ("PORTASK_STORAGE_REDIS_NAMESPACE", "it-1"),
+        ]);
+        let c = Config::load(None, vars, &Overrides::default()).unwrap();
+        assert_eq!(c.storage.backend, Backend::Redis);
+        assert_eq!(c.storage.redis_url, "redis://127.0.0.1:6390/2");
+        assert_eq!(c.storage.redis_namespace, "it-1");
+        let bad_url = env(&[
+            ("PORTASK_STORAGE_BACKEND", "redis"),
+            ("PORTASK_STORAGE_REDIS_URL", "http://x"),
+        ]);
+        let e = Config::load(None, bad_url, &Overrides::default()).unwrap_err();
+        assert!(e.to_string().contains("storage.redis_url"), "{e}");
+        let bad_ns = env(&[
+            ("PORTASK_STORAGE_BACKEND", "redis"),
+            ("PORTASK_STORAGE_REDIS_NAMESPACE", ""),
+        ]);
+        let e = Config::load(None, bad_ns, &Overrides::default()).unwrap_err();
+        assert!(e.to_string().contains("storage.redis_namespace"), "{e}");
     }
 
     #[test]

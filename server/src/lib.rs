@@ -95,6 +95,15 @@ fn amqp_settings(config: &Config) -> Result<amqp::AmqpSettings, config::ConfigEr
 fn open_storage(config: &Config) -> io::Result<Box<dyn Storage>> {
     Ok(match config.storage.backend {
         Backend::Memory => Box::new(portask_engine::MemStorage::default()),
+        Backend::Redis => {
+            let opts = storage::redis::RedisOptions::new(
+                &config.storage.redis_url,
+                &config.storage.redis_namespace,
+            );
+            let redis = storage::redis::RedisStorage::open(&opts)
+                .map_err(|e| io::Error::other(format!("storage.redis_url: {e}")))?;
+            Box::new(redis)
+        }
         Backend::Disk => {
             // Fsyncs are the worker's (`storage.fsync`), not the store's on every append.
             let opts = storage::DiskOptions {

@@ -3,5 +3,6 @@
 //! [`disk`] is the embedded default: a segmented append-only log on local disk.
 
 pub mod disk;
+pub mod redis;
 
 pub use disk::{DiskOptions, DiskStorage};
