@@ -168,6 +168,14 @@ impl Engine {
                 .record(batch.producer_id, batch.producer_epoch, range);
         }
         let log_start_offset = part.log_start_offset;
+        // Dictionary training is best effort: the records are stored either way.
+        let _ = self.compression.sample(
+            &tp.topic,
+            &records,
+            wall,
+            self.storage.as_mut(),
+            &mut self.rng,
+        );
         self.topic_appended(tp, base_offset, &records, route);
         Ok(AppendOutcome {
             base_offset,

@@ -12,6 +12,8 @@ pub const KEY_PREFIX: &str = "dict/";
 const STORED_VERSION: u8 = 1;
 /// Sampled values longer than this are skipped (dictionaries help small values).
 const MAX_SAMPLE_LEN: usize = 64 << 10;
+/// Held-out values per group when measuring a dictionary for bulk mode.
+const BULK_GROUP: usize = 8;
 
 /// A trained zstd dictionary.
 pub struct Dictionary {
@@ -146,7 +148,12 @@ fn compressed_len(
             .iter()
             .map(|s| c.compress(s).ok().map(|v| v.len().min(s.len())))
             .sum(),
-        CompressionMode::Bulk => c.compress(&held_out.concat()).ok().map(|v| v.len()),
+        // Bulk batches of chatty producers hold a few records each: measure groups of that
+        // size rather than one large block (where a dictionary rarely matters).
+        CompressionMode::Bulk => held_out
+            .chunks(BULK_GROUP)
+            .map(|g| c.compress(&g.concat()).ok().map(|v| v.len()))
+            .sum(),
     }
 }
 

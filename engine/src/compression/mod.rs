@@ -291,3 +291,6 @@ impl crate::Engine {
         self.compression.topic_dictionary(topic)
     }
 }
+
+#[cfg(test)]
+mod tests;
