@@ -32,6 +32,7 @@ pub struct Engine {
     pub(crate) outputs: VecDeque<Output>,
     pub(crate) broker: BrokerState,
     pub(crate) compression: CompressionState,
+    pub(crate) retention: crate::retention::RetentionTimer,
 }
 
 impl std::fmt::Debug for Engine {
@@ -108,8 +109,10 @@ impl Engine {
             outputs: VecDeque::new(),
             broker: BrokerState::default(),
             compression,
+            retention: Default::default(),
         };
         engine.recover_broker(now, &definitions, queue_messages)?;
+        engine.rearm_retention();
         Ok(engine)
     }
 

@@ -40,6 +40,7 @@ pub mod producer;
 pub mod queue;
 mod queue_ops;
 pub mod record;
+pub mod retention;
 pub mod rng;
 pub mod storage;
 mod stream;

@@ -11,8 +11,8 @@ use bytes::Bytes;
 use crate::batch::BatchHeader;
 use crate::producer::last_sequence;
 use crate::storage::{
-    CommittedOffset, EncodedBatch, PartitionState, ProducerSnapshot, RecoveredState, Storage,
-    StorageError, TopicMeta, TopicPartition,
+    CommittedOffset, EncodedBatch, PartitionState, ProducerSnapshot, RecoveredState,
+    RetentionPolicy, Storage, StorageError, TopicMeta, TopicPartition,
 };
 
 #[derive(Debug, Default)]
@@ -281,5 +281,45 @@ impl Storage for MemStorage {
 
     fn sync(&mut self) -> Result<(), StorageError> {
         self.lock().check_writable()
+    }
+
+    /// Deletion only (each batch counts as a segment and the last one as the active one);
+    /// compaction is not applied in memory.
+    fn apply_retention(
+        &mut self,
+        tp: &TopicPartition,
+        policy: &RetentionPolicy,
+        now_wall: i64,
+    ) -> Result<Option<i64>, StorageError> {
+        let mut inner = self.lock();
+        inner.check_writable()?;
+        let p = inner.partition(tp)?;
+        if policy.delete {
+            let batches: Vec<&EncodedBatch> = p.batches.values().collect();
+            let closed = batches.len().saturating_sub(1);
+            let mut count = 0;
+            if policy.retention_ms >= 0 {
+                let horizon = now_wall.saturating_sub(policy.retention_ms);
+                while count < closed && batches[count].max_timestamp < horizon {
+                    count += 1;
+                }
+            }
+            if policy.retention_bytes >= 0 {
+                let total: usize = batches.iter().map(|b| b.bytes.len()).sum();
+                let mut excess = total as i64 - policy.retention_bytes;
+                let mut by_size = 0;
+                while by_size < closed && excess - batches[by_size].bytes.len() as i64 >= 0 {
+                    excess -= batches[by_size].bytes.len() as i64;
+                    by_size += 1;
+                }
+                count = count.max(by_size);
+            }
+            if count > 0 {
+                let start = batches[count].base_offset.max(p.log_start_offset);
+                p.log_start_offset = start;
+                p.batches.retain(|_, b| b.last_offset >= start);
+            }
+        }
+        Ok(Some(p.log_start_offset))
     }
 }

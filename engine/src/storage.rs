@@ -100,6 +100,38 @@ pub struct RecoveredState {
     pub queue_messages: BTreeMap<String, Vec<(u64, Bytes)>>,
 }
 
+/// How old data of a partition is cleaned up by [`Storage::apply_retention`]: the topic's
+/// `cleanup.policy`, `retention.ms`, `retention.bytes` and `delete.retention.ms`, with the
+/// broker defaults filled in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionPolicy {
+    /// `cleanup.policy` holds `delete`: whole closed segments go by time and size.
+    pub delete: bool,
+    /// `cleanup.policy` holds `compact`: closed segments keep only the latest record per key.
+    pub compact: bool,
+    /// Delete closed segments whose newest record is older than this (ms); -1: unlimited.
+    pub retention_ms: i64,
+    /// Delete the oldest closed segments while the partition is larger than this; -1:
+    /// unlimited.
+    pub retention_bytes: i64,
+    /// How long tombstones (records with a null value) stay after their segment was first
+    /// compacted (ms).
+    pub delete_retention_ms: i64,
+}
+
+impl Default for RetentionPolicy {
+    /// Kafka's defaults: delete, unlimited, tombstones kept a day.
+    fn default() -> Self {
+        Self {
+            delete: true,
+            compact: false,
+            retention_ms: -1,
+            retention_bytes: -1,
+            delete_retention_ms: 86_400_000,
+        }
+    }
+}
+
 /// A storage failure. The engine answers with a retriable storage error and acknowledges nothing.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -168,4 +200,18 @@ pub trait Storage {
     fn queue_delete(&mut self, queue: &str) -> Result<(), StorageError>;
     /// Makes every earlier write durable.
     fn sync(&mut self) -> Result<(), StorageError>;
+    /// Applies `policy` to a partition at wall-clock time `now_wall` (ms since the epoch):
+    /// deletes expired or excess closed segments and compacts closed segments, never
+    /// touching the active one and keeping every remaining record at its offset. Returns the
+    /// log start offset afterwards, or `None` when the backend does not apply retention (the
+    /// default).
+    fn apply_retention(
+        &mut self,
+        tp: &TopicPartition,
+        policy: &RetentionPolicy,
+        now_wall: i64,
+    ) -> Result<Option<i64>, StorageError> {
+        let _ = (tp, policy, now_wall);
+        Ok(None)
+    }
 }

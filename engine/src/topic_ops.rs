@@ -50,6 +50,7 @@ impl Engine {
         }
         self.topic_ids.insert(info.id, info.name.clone());
         self.topics.insert(info.name.clone(), info.clone());
+        self.rearm_retention();
         Ok(info)
     }
 
@@ -64,6 +65,7 @@ impl Engine {
         self.topics.remove(name);
         self.topic_ids.remove(&id);
         self.partitions.retain(|tp, _| tp.topic != name);
+        self.rearm_retention();
         self.drop_streams(name)
     }
 
@@ -111,6 +113,7 @@ impl Engine {
         changed.configs = configs;
         self.storage.put_topic(&changed.meta())?;
         self.topics.insert(name.to_owned(), changed);
+        self.rearm_retention();
         Ok(())
     }
 

@@ -256,6 +256,7 @@ impl Engine {
     /// (`x-expires`); dispatches that stopped at their per-call cap.
     pub fn handle_timeout(&mut self, now: Millis) {
         self.queue_timeouts(now);
+        self.retention_timeout(now);
         let delay = self.cfg.group_initial_rebalance_delay_ms;
         for group in self.groups.values_mut() {
             group.pending.retain(|_, deadline| *deadline > now);
@@ -281,6 +282,10 @@ impl Engine {
     /// The earliest pending deadline; call [`Engine::handle_timeout`] when it passes.
     pub fn poll_timeout(&self) -> Option<Millis> {
         let groups = self.groups.values().filter_map(Group::next_deadline).min();
-        [groups, self.queue_deadline()].into_iter().flatten().min()
+        let retention = self.retention_deadline();
+        [groups, self.queue_deadline(), retention]
+            .into_iter()
+            .flatten()
+            .min()
     }
 }

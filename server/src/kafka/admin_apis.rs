@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use portask_engine::retention::{RetentionDefaults, validate_topic_configs};
 use portask_engine::{EngineError, TopicInfo};
 use portask_kafka::api::ResponseBody;
 use portask_kafka::error_codes as code;
@@ -26,15 +27,17 @@ const SOURCE_DEFAULT: i8 = 5;
 /// First DeleteTopics version that lists topics as (name, id) pairs.
 const DELETE_BY_ID_MIN_VERSION: i16 = 6;
 
-/// Topic configs every topic reports, with the values this broker applies.
+/// Topic configs every topic reports, with the values this broker applies (`retention.ms`
+/// and `retention.bytes` come from the engine's retention defaults).
 const TOPIC_DEFAULTS: &[(&str, &str)] = &[
     ("cleanup.policy", "delete"),
     ("compression.type", "producer"),
+    ("delete.retention.ms", "86400000"),
     ("max.message.bytes", "1048588"),
     ("message.timestamp.type", "CreateTime"),
     ("min.insync.replicas", "1"),
-    ("retention.bytes", "-1"),
-    ("retention.ms", "-1"),
+    ("segment.bytes", "1073741824"),
+    ("segment.ms", "604800000"),
 ];
 
 pub(crate) fn create_topics(ctx: &mut Ctx<'_>, req: CreateTopicsRequest) -> ResponseBody {
@@ -47,6 +50,16 @@ pub(crate) fn create_topics(ctx: &mut Ctx<'_>, req: CreateTopicsRequest) -> Resp
                 .into_iter()
                 .filter_map(|c| Some((c.name, c.value?)))
                 .collect();
+            if let Err(why) = validate_topic_configs(&configs) {
+                return create_topics_response::CreatableTopicResult {
+                    name: t.name,
+                    error_code: code::INVALID_CONFIG,
+                    error_message: Some(why),
+                    num_partitions: -1,
+                    replication_factor: -1,
+                    ..Default::default()
+                };
+            }
             let result = if t.replication_factor > 1 {
                 Err(EngineError::InvalidRequest(
                     "replication factor above 1 on a single broker",
@@ -196,7 +209,7 @@ pub(crate) fn describe_configs(ctx: &mut Ctx<'_>, req: DescribeConfigsRequest) -
             };
             let entries: Vec<(String, String, i8)> = match r.resource_type {
                 RESOURCE_TOPIC => match ctx.broker.engine.topic(&r.resource_name) {
-                    Some(info) => topic_configs(info),
+                    Some(info) => topic_configs(info, &ctx.broker.engine.retention_defaults()),
                     None => {
                         result.error_code = code::UNKNOWN_TOPIC_OR_PARTITION;
                         Vec::new()
@@ -241,11 +254,17 @@ pub(crate) fn describe_configs(ctx: &mut Ctx<'_>, req: DescribeConfigsRequest) -
     })
 }
 
-fn topic_configs(info: &TopicInfo) -> Vec<(String, String, i8)> {
+fn topic_configs(info: &TopicInfo, retention: &RetentionDefaults) -> Vec<(String, String, i8)> {
+    let retention = [
+        ("retention.bytes", retention.retention_bytes.to_string()),
+        ("retention.ms", retention.retention_ms.to_string()),
+    ];
     let mut out: Vec<(String, String, i8)> = TOPIC_DEFAULTS
         .iter()
+        .map(|(k, v)| (*k, (*v).to_owned()))
+        .chain(retention)
         .filter(|(k, _)| !info.configs.contains_key(*k))
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned(), SOURCE_DEFAULT))
+        .map(|(k, v)| (k.to_owned(), v, SOURCE_DEFAULT))
         .collect();
     out.extend(
         info.configs
@@ -282,6 +301,9 @@ fn alter_topic(
     let mut configs = info.configs.clone();
     if let Err(why) = change(&mut configs) {
         return (code::INVALID_CONFIG, Some(why.to_owned()));
+    }
+    if let Err(why) = validate_topic_configs(&configs) {
+        return (code::INVALID_CONFIG, Some(why));
     }
     if validate_only {
         return (code::NONE, None);

@@ -90,6 +90,23 @@ fn append(
     if zstd && ctx.header.api_version < ZSTD_MIN_VERSION {
         return Err((code::UNSUPPORTED_COMPRESSION_TYPE, None));
     }
+    // Kafka refuses keyless records on compacted topics (compaction would drop them).
+    let compacted = ctx
+        .broker
+        .engine
+        .retention_policy(&tp.topic)
+        .is_some_and(|p| p.compact);
+    if compacted
+        && batches
+            .iter()
+            .any(|b| b.records.iter().any(|r| r.key.is_none()))
+    {
+        let msg = format!(
+            "Compacted topic cannot accept message without key in topic partition {}-{}.",
+            tp.topic, tp.partition
+        );
+        return Err((code::INVALID_RECORD, Some(msg)));
+    }
     let mut first = None;
     let mut log_start = 0;
     for batch in batches {

@@ -55,6 +55,24 @@ pub(crate) fn read_i64_file(path: &Path) -> Result<Option<i64>, StorageError> {
     }
 }
 
+/// Reads a file holding two decimal `i64`s separated by a space, or `None` when it does not
+/// exist.
+pub(crate) fn read_i64_pair(path: &Path) -> Result<Option<(i64, i64)>, StorageError> {
+    let text = match fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let mut parts = text.split_whitespace().map(str::parse::<i64>);
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(Ok(a)), Some(Ok(b)), None) => Ok(Some((a, b))),
+        _ => Err(StorageError::Corrupt(format!(
+            "{} does not hold two numbers",
+            path.display()
+        ))),
+    }
+}
+
 /// Checks that `name` is a Kafka topic name (`[a-zA-Z0-9._-]`, 1 to 249 characters, not `.`
 /// or `..`), which makes it a safe directory name.
 pub(crate) fn check_topic_name(name: &str) -> Result<(), StorageError> {
@@ -78,6 +96,17 @@ pub(crate) fn log_file_name(base_offset: i64) -> String {
 /// File name of the sparse index of the segment starting at `base_offset`.
 pub(crate) fn index_file_name(base_offset: i64) -> String {
     format!("{base_offset:020}.index")
+}
+
+/// File name of the sparse time index of the segment starting at `base_offset`.
+pub(crate) fn timeindex_file_name(base_offset: i64) -> String {
+    format!("{base_offset:020}.timeindex")
+}
+
+/// File name of the note that the segment starting at `base_offset` was compacted: when it
+/// was first cleaned and whether tombstones are left in it.
+pub(crate) fn cleaned_file_name(base_offset: i64) -> String {
+    format!("{base_offset:020}.cleaned")
 }
 
 /// Parses a segment log file name back into its base offset.

@@ -6,6 +6,8 @@
 //! topics/<topic>/meta                          topic metadata (CBOR), replaced atomically
 //! topics/<topic>/<partition>/<base>.log        segment: concatenated engine batches
 //! topics/<topic>/<partition>/<base>.index      sparse offset index of that segment
+//! topics/<topic>/<partition>/<base>.timeindex  sparse time index of that segment
+//! topics/<topic>/<partition>/<base>.cleaned    when the segment was first compacted
 //! topics/<topic>/<partition>/log-start         log start offset after DeleteRecords
 //! topics/<topic>~<id>.deleted/                 a topic being deleted (removed at start)
 //! groups/offsets.log                           committed offsets, append-only
@@ -17,8 +19,13 @@
 //!
 //! `<base>` is the segment's base offset as 20 decimal digits. Batches are stored as the engine
 //! encodes them (see [`portask_engine::batch`]); each carries its own CRC-32C. A segment is
-//! rolled when the next batch would take it past [`DiskOptions::segment_bytes`], and the old
+//! rolled when the next batch would take it past [`DiskOptions::segment_bytes`] (or the
+//! topic's `segment.bytes`) or when the batch's timestamp is more than
+//! [`DiskOptions::segment_ms`] (or `segment.ms`) past the segment's first batch, and the old
 //! segment is fsynced then, so only the last segment of a partition can end in a torn write.
+//! The time index ([`timeindex`]) is written beside the offset index, entry for entry, and is
+//! rebuilt with it when missing or damaged. [`Storage::apply_retention`] deletes and compacts
+//! closed segments ([`cleaner`]); compaction leaves gaps in the offsets.
 //! Small files (`meta`, `log-start`, `producer-ids`) are replaced atomically: write a temporary
 //! file, fsync, rename, fsync the directory.
 //!
@@ -31,6 +38,7 @@
 //! [`StorageError::Poisoned`]. [`Storage::recover`] must be called once before anything else:
 //! it loads every topic, checks the tail of every partition and cuts a torn tail.
 
+mod cleaner;
 mod definitions;
 mod durable;
 mod fsutil;
@@ -40,6 +48,7 @@ mod partition;
 mod queue_log;
 mod record_log;
 mod segment;
+mod timeindex;
 mod walk;
 
 #[cfg(test)]
@@ -48,6 +57,8 @@ mod tests;
 mod tests_durable;
 #[cfg(test)]
 mod tests_recovery;
+#[cfg(test)]
+mod tests_retention;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -56,7 +67,8 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use portask_engine::storage::{
-    CommittedOffset, EncodedBatch, RecoveredState, Storage, StorageError, TopicMeta, TopicPartition,
+    CommittedOffset, EncodedBatch, RecoveredState, RetentionPolicy, Storage, StorageError,
+    TopicMeta, TopicPartition,
 };
 use serde::{Deserialize, Serialize};
 
@@ -74,6 +86,10 @@ pub struct DiskOptions {
     pub segment_bytes: u64,
     /// Bytes of log between two sparse index entries (default 4096).
     pub index_interval_bytes: u64,
+    /// A segment is also rolled when a batch's timestamp is more than this past the first
+    /// batch of the segment (default 7 days; -1: never). Topics override it with
+    /// `segment.ms`, as they override `segment_bytes` with `segment.bytes`.
+    pub segment_ms: i64,
     /// Fsync after every append (default false: fsync on [`Storage::sync`]).
     pub sync_on_append: bool,
 }
@@ -83,6 +99,7 @@ impl Default for DiskOptions {
         Self {
             segment_bytes: 1 << 30,
             index_interval_bytes: 4096,
+            segment_ms: 7 * 24 * 3600 * 1000,
             sync_on_append: false,
         }
     }
@@ -159,6 +176,21 @@ impl DiskStorage {
             self.poisoned = true;
         }
         r
+    }
+
+    /// The options with the topic's `segment.bytes` and `segment.ms` applied.
+    fn topic_options(&self, topic: &str) -> DiskOptions {
+        let mut opts = self.opts.clone();
+        if let Some(configs) = self.topics.get(topic).map(|m| &m.configs) {
+            let get = |k: &str| configs.get(k).and_then(|v| v.trim().parse::<i64>().ok());
+            if let Some(bytes) = get("segment.bytes").filter(|b| *b > 0) {
+                opts.segment_bytes = bytes as u64;
+            }
+            if let Some(ms) = get("segment.ms").filter(|m| *m >= -1) {
+                opts.segment_ms = ms;
+            }
+        }
+        opts
     }
 
     fn partition(&mut self, tp: &TopicPartition) -> Result<&mut Partition, StorageError> {
@@ -317,7 +349,7 @@ impl Storage for DiskStorage {
 
     fn append(&mut self, tp: &TopicPartition, batch: &EncodedBatch) -> Result<(), StorageError> {
         self.writable()?;
-        let opts = self.opts.clone();
+        let opts = self.topic_options(&tp.topic);
         let r = self.partition(tp)?.append(batch, &opts);
         self.dirty.insert(tp.clone());
         self.watch(r)
@@ -390,6 +422,21 @@ impl Storage for DiskStorage {
 
     fn queue_delete(&mut self, queue: &str) -> Result<(), StorageError> {
         self.durable_queue_delete(queue)
+    }
+
+    fn apply_retention(
+        &mut self,
+        tp: &TopicPartition,
+        policy: &RetentionPolicy,
+        now_wall: i64,
+    ) -> Result<Option<i64>, StorageError> {
+        self.writable()?;
+        let interval = self.opts.index_interval_bytes;
+        let r = self
+            .partition(tp)?
+            .apply_retention(policy, now_wall, interval);
+        self.dirty.insert(tp.clone());
+        self.watch(r).map(Some)
     }
 
     fn sync(&mut self) -> Result<(), StorageError> {

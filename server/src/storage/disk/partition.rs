@@ -13,19 +13,22 @@ use super::DiskOptions;
 use super::fsutil::{self, TMP_SUFFIX, atomic_write, fsync_failed, read_i64_file, sync_dir};
 use super::segment::{Segment, Tail};
 
+/// Suffixes of the files kept beside a segment log (removed when the log is missing).
+const SIDE_SUFFIXES: [&str; 3] = [".index", ".timeindex", ".cleaned"];
+
 /// Name of the file holding the log start offset.
 const LOG_START_FILE: &str = "log-start";
 
 /// A partition's log on disk.
 pub(crate) struct Partition {
-    dir: PathBuf,
+    pub(super) dir: PathBuf,
     /// Segments by base offset; never empty, the last one is the active one.
-    segments: Vec<Segment>,
-    log_start: i64,
+    pub(super) segments: Vec<Segment>,
+    pub(super) log_start: i64,
     /// Base offset of the one older segment whose read handle is kept open.
-    open_reader: Option<i64>,
+    pub(super) open_reader: Option<i64>,
     /// Files were created or removed in `dir` since the last sync.
-    dir_dirty: bool,
+    pub(super) dir_dirty: bool,
 }
 
 impl Partition {
@@ -62,7 +65,11 @@ impl Partition {
                 Tail::Strict
             };
             let seg = Segment::recover(dir, base, opts.index_interval_bytes, tail)?;
-            if let Some(prev) = segments.last().filter(|p| p.next_offset != base) {
+            // Compaction can leave a gap after a segment it cleaned; nothing else can.
+            let bad = |p: &&Segment| {
+                p.next_offset > base || (p.next_offset < base && p.cleaned.is_none())
+            };
+            if let Some(prev) = segments.last().filter(bad) {
                 return Err(StorageError::Corrupt(format!(
                     "{}: segment ends at offset {} but the next one starts at {base}",
                     prev.log_path.display(),
@@ -139,7 +146,13 @@ impl Partition {
         let len = batch.bytes.len() as u64;
         let max_size = opts.segment_bytes.clamp(1, u64::from(u32::MAX));
         let rel_overflow = batch.last_offset - active.base_offset > i64::from(u32::MAX);
-        if active.size > 0 && (active.size + len > max_size || rel_overflow) {
+        // Rolled by time as Kafka does: once the batch's timestamp is more than `segment_ms`
+        // past the max timestamp of the segment's first batch.
+        let too_old = opts.segment_ms >= 0
+            && active
+                .first_timestamp
+                .is_some_and(|first| header.max_timestamp.saturating_sub(first) > opts.segment_ms);
+        if active.size > 0 && (active.size + len > max_size || rel_overflow || too_old) {
             self.roll()?;
         }
         let active = self
@@ -220,13 +233,18 @@ impl Partition {
     }
 
     /// Base offset of the first batch at or after the log start with a max timestamp at or
-    /// after `timestamp`.
+    /// after `timestamp`. Segments whose newest record is older are skipped whole; within the
+    /// segment that has one, the time index gives where to start scanning headers.
     pub(crate) fn offset_for_timestamp(
         &mut self,
         timestamp: i64,
     ) -> Result<Option<i64>, StorageError> {
-        let start = self.log_start;
-        for i in self.segment_for(start)..self.segments.len() {
+        let log_start = self.log_start;
+        for i in self.segment_for(log_start)..self.segments.len() {
+            if self.segments[i].size == 0 || self.segments[i].max_timestamp < timestamp {
+                continue;
+            }
+            let start = self.segments[i].time_lookup(timestamp).max(log_start);
             self.touch_reader(i);
             let mut found = None;
             self.segments[i].scan(start, |_, h| {
@@ -258,7 +276,7 @@ impl Partition {
     }
 
     /// Deletes segments whose every offset is below the log start; never the active one.
-    fn drop_segments_below_start(&mut self) -> Result<(), StorageError> {
+    pub(super) fn drop_segments_below_start(&mut self) -> Result<(), StorageError> {
         let below = self.segments[1..].partition_point(|s| s.base_offset <= self.log_start);
         if below > 0 {
             for seg in self.segments.drain(..below) {
@@ -287,14 +305,14 @@ impl Partition {
     }
 
     /// Index of the segment that holds `offset` (the first one if it is below them all).
-    fn segment_for(&self, offset: i64) -> usize {
+    pub(super) fn segment_for(&self, offset: i64) -> usize {
         self.segments
             .partition_point(|s| s.base_offset <= offset)
             .saturating_sub(1)
     }
 
     /// Keeps read handles bounded: the active segment plus one older segment.
-    fn touch_reader(&mut self, i: usize) {
+    pub(super) fn touch_reader(&mut self, i: usize) {
         let base = self.segments[i].base_offset;
         if i + 1 == self.segments.len() || self.open_reader == Some(base) {
             return;
@@ -326,7 +344,7 @@ fn list_segments(dir: &Path) -> io::Result<Vec<i64>> {
         let name = entry.file_name().to_string_lossy().into_owned();
         if let Some(base) = fsutil::parse_log_file_name(&name) {
             bases.push(base);
-        } else if name.ends_with(".index") {
+        } else if SIDE_SUFFIXES.iter().any(|s| name.ends_with(s)) {
             indexes.push(name);
         } else if name.ends_with(TMP_SUFFIX) {
             fs::remove_file(entry.path())?;
@@ -334,8 +352,9 @@ fn list_segments(dir: &Path) -> io::Result<Vec<i64>> {
     }
     bases.sort_unstable();
     for name in indexes {
-        let base = name
-            .strip_suffix(".index")
+        let base = SIDE_SUFFIXES
+            .iter()
+            .find_map(|s| name.strip_suffix(s))
             .and_then(|b| b.parse::<i64>().ok());
         if base.is_none_or(|b| bases.binary_search(&b).is_err()) {
             fs::remove_file(dir.join(name))?;
