@@ -484,10 +484,19 @@ impl Client {
     }
 
     /// Commits a group's offsets (the next offset to consume in each partition).
-    pub fn commit(&mut self, group: &str, offsets: Vec<PartitionOffset>) -> Result<()> {
+    /// `member` is the committing member's id and generation (from `SubscribeOk`), or `None`
+    /// for a commit from outside the group.
+    pub fn commit(
+        &mut self,
+        group: &str,
+        offsets: Vec<PartitionOffset>,
+        member: Option<(&str, i32)>,
+    ) -> Result<()> {
         self.done_call(Request::Commit(Commit {
             group: group.to_owned(),
             offsets,
+            member_id: member.map(|(m, _)| m.to_owned()),
+            generation: member.map(|(_, g)| g),
         }))
     }
 

@@ -275,9 +275,25 @@ fn topics_queues_groups_and_admin_over_the_portask_protocol() {
             partition: 1,
             offset: 5,
         }],
+        member_id: None,
+        generation: None,
     };
-    // A commit while the member is active is refused by the coordinator's generation check.
-    assert!(c.call(Request::Commit(commit)).is_err());
+    // From outside the group while it has a member: refused by the coordinator.
+    assert!(c.call(Request::Commit(commit.clone())).is_err());
+    // As the member, with its generation: accepted, and a new subscription starts there.
+    let as_member = Commit {
+        member_id: Some(s.member_id.clone()),
+        generation: Some(s.generation),
+        ..commit
+    };
+    c.call(Request::Commit(as_member)).unwrap();
+    let describe = DescribeGroups { groups: vec!["grp".into()] };
+    let Ok(Response::Groups(g)) = c.call(Request::DescribeGroups(describe)) else {
+        panic!()
+    };
+    assert_eq!((g.groups[0].state.as_str(), g.groups[0].members.len()), ("stable", 1));
+    let committed = &g.groups[0].members[0].assignments;
+    assert!(committed.iter().any(|a| a.partition == 1 && a.offset == 5), "{committed:?}");
     let hb = Heartbeat {
         group: "grp".into(),
         member_id: s.member_id.clone(),

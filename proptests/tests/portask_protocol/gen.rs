@@ -168,6 +168,8 @@ pub(crate) fn request(g: &mut Gen, kind: u64) -> Request {
         7 => Request::Commit(Commit {
             group: g.text(),
             offsets: g.offsets(),
+            member_id: g.opt(Gen::text),
+            generation: g.opt(Gen::i32),
         }),
         8 => Request::DescribeGroups(DescribeGroups { groups: g.texts() }),
         9 => Request::ListGroups(ListGroups {}),

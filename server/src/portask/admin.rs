@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use portask_engine::{BrokerError, EngineError, ExchangeDeclare, QueueDeclare};
 use portask_protocol::body::{
-    Done, ExchangeInfo, Exchanges, GroupInfo, Groups, MemberInfo, QueueDeclared, QueueInfo, Queues,
-    Request, Response, StatsOk, TopicInfo, Topics,
+    Done, ExchangeInfo, Exchanges, GroupInfo, Groups, MemberInfo, PartitionOffset, QueueDeclared,
+    QueueInfo, Queues, Request, Response, StatsOk, TopicInfo, Topics,
 };
 use portask_protocol::error::code;
 
@@ -230,19 +230,40 @@ pub(super) fn handle(
 }
 
 fn group_info(broker: &Broker, group: &str) -> GroupInfo {
+    use portask_engine::GroupState;
     let d = broker.engine.describe_group(group);
-    GroupInfo {
-        group: group.to_owned(),
-        state: d.state.as_str().to_owned(),
-        generation: d.generation_id,
-        members: d
-            .members
-            .into_iter()
-            .map(|m| MemberInfo {
+    let state = match d.state {
+        GroupState::Empty => "empty",
+        GroupState::PreparingRebalance | GroupState::CompletingRebalance => "rebalancing",
+        GroupState::Stable => "stable",
+        GroupState::Dead => "dead",
+    };
+    let members = d
+        .members
+        .into_iter()
+        .map(|m| {
+            let tps = super::groups::parse_assignment(&m.assignment);
+            let assignments = broker
+                .engine
+                .fetch_offsets(group, Some(&tps))
+                .into_iter()
+                .map(|(tp, c)| PartitionOffset {
+                    topic: tp.topic,
+                    partition: tp.partition,
+                    offset: c.map_or(-1, |c| c.offset),
+                })
+                .collect();
+            MemberInfo {
                 member_id: m.member_id,
                 client: m.client_id,
-                assignments: Vec::new(),
-            })
-            .collect(),
+                assignments,
+            }
+        })
+        .collect();
+    GroupInfo {
+        group: group.to_owned(),
+        state: state.to_owned(),
+        generation: d.generation_id,
+        members,
     }
 }

@@ -153,7 +153,14 @@ pub(super) fn commit(broker: &mut Broker, now: Now, c: Commit) -> Result<Respons
         .collect();
     let results = broker
         .engine
-        .commit_offsets(now.mono, now.wall, &c.group, -1, "", offsets)
+        .commit_offsets(
+            now.mono,
+            now.wall,
+            &c.group,
+            c.generation.unwrap_or(-1),
+            c.member_id.as_deref().unwrap_or_default(),
+            offsets,
+        )
         .map_err(engine_failure)?;
     for (_, r) in results {
         r.map_err(engine_failure)?;

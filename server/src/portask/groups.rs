@@ -148,9 +148,9 @@ fn assign(broker: &mut Broker, joined: &JoinResult) -> Vec<(String, Bytes)> {
         .collect()
 }
 
-/// The SubscribeOk for an assignment, with each partition's committed offset (-1: none).
-fn subscribed(broker: &Broker, pending: &PendingJoin, assignment: &[u8]) -> Response {
-    let tps: Vec<TopicPartition> = String::from_utf8_lossy(assignment)
+/// The partitions of an assignment made by [`assign`].
+pub(super) fn parse_assignment(assignment: &[u8]) -> Vec<TopicPartition> {
+    String::from_utf8_lossy(assignment)
         .lines()
         .filter_map(|l| {
             let (topic, p) = l.split_once('\t')?;
@@ -159,7 +159,12 @@ fn subscribed(broker: &Broker, pending: &PendingJoin, assignment: &[u8]) -> Resp
                 partition: p.parse().ok()?,
             })
         })
-        .collect();
+        .collect()
+}
+
+/// The SubscribeOk for an assignment, with each partition's committed offset (-1: none).
+fn subscribed(broker: &Broker, pending: &PendingJoin, assignment: &[u8]) -> Response {
+    let tps = parse_assignment(assignment);
     let committed = broker.engine.fetch_offsets(&pending.group, Some(&tps));
     let assignments = committed
         .into_iter()

@@ -438,14 +438,19 @@ fn consume_topic(
         last_empty = !got_any;
         if let (Some(g), Some((member_id, generation))) = (&group, &mut member) {
             if commit_live && pos.next != committed {
-                match commit(&mut conn, g, topic, &pos) {
+                let me = Some((member_id.as_str(), *generation));
+                match commit(&mut conn, g, topic, &pos, me) {
                     Ok(()) => committed = pos.next.clone(),
-                    // A broker that takes commits only from outside the group: commit after
-                    // leaving, at the end.
+                    // A rebalance took the partitions away: the next heartbeat rejoins, and
+                    // what is not committed now is committed after leaving, at the end.
                     Err(e)
                         if matches!(
                             e.code(),
-                            Some(code::UNKNOWN_MEMBER | code::ILLEGAL_GENERATION)
+                            Some(
+                                code::UNKNOWN_MEMBER
+                                    | code::ILLEGAL_GENERATION
+                                    | code::REBALANCE_IN_PROGRESS
+                            )
                         ) =>
                     {
                         commit_live = false;
@@ -475,14 +480,15 @@ fn consume_topic(
         }
     }
     printer.flush()?;
-    if let (Some(g), Some((member_id, _))) = (&group, &member) {
+    if let (Some(g), Some((member_id, generation))) = (&group, &member) {
         let mut done = pos.next == committed;
         if !done && commit_live {
-            done = commit(&mut conn, g, topic, &pos).is_ok();
+            let me = Some((member_id.as_str(), *generation));
+            done = commit(&mut conn, g, topic, &pos, me).is_ok();
         }
         conn.client.leave(g, member_id).map_err(|e| conn.fail(e))?;
         if !done {
-            commit(&mut conn, g, topic, &pos).map_err(|e| conn.fail(e))?;
+            commit(&mut conn, g, topic, &pos, None).map_err(|e| conn.fail(e))?;
         }
     }
     Ok(())
@@ -504,7 +510,13 @@ fn assign(
     }
 }
 
-fn commit(conn: &mut Conn, group: &str, topic: &str, pos: &Positions) -> Result<(), ClientError> {
+fn commit(
+    conn: &mut Conn,
+    group: &str,
+    topic: &str,
+    pos: &Positions,
+    member: Option<(&str, i32)>,
+) -> Result<(), ClientError> {
     let offsets = pos
         .next
         .iter()
@@ -514,5 +526,5 @@ fn commit(conn: &mut Conn, group: &str, topic: &str, pos: &Positions) -> Result<
             offset,
         })
         .collect();
-    conn.client.commit(group, offsets)
+    conn.client.commit(group, offsets, member)
 }

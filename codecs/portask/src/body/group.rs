@@ -63,6 +63,14 @@ pub struct Commit {
     pub group: String,
     /// The offsets: the next offset to consume in each partition.
     pub offsets: Vec<PartitionOffset>,
+    /// The committing member, when it commits as a member of the group: the coordinator
+    /// then checks it and its generation. Absent: a commit from outside the group, allowed
+    /// only while the group has no members.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member_id: Option<String>,
+    /// The member's generation, from `SubscribeOk`; sent with `member_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<i32>,
 }
 
 /// `DescribeGroups` (opcode 0x24).

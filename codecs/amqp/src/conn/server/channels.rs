@@ -104,10 +104,7 @@ impl ServerConn {
             m => {
                 let why = "expected 'channel.open'";
                 let (c, id) = (m.class_id(), m.method_id());
-                self.hard_error(
-                    CloseReason::new(reply_code::CHANNEL_ERROR, why, c, id),
-                    out,
-                );
+                self.hard_error(CloseReason::new(reply_code::CHANNEL_ERROR, why, c, id), out);
             }
         }
     }
