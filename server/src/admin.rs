@@ -74,5 +74,77 @@ fn metrics(broker: &Broker) -> String {
     let _ = writeln!(out, "# HELP portask_partitions Partitions of all topics.");
     let _ = writeln!(out, "# TYPE portask_partitions gauge");
     let _ = writeln!(out, "portask_partitions {partitions}");
+    compression_metrics(&mut out, &broker.engine.compression_stats());
     out
+}
+
+fn compression_metrics(out: &mut String, s: &portask_engine::CompressionStats) {
+    use portask_engine::{Algorithm, StoredCompression};
+    let current = Algorithm::of(s.current);
+    let level = match s.current {
+        StoredCompression::Zstd { level } => level,
+        _ => 0,
+    };
+    let _ = writeln!(
+        out,
+        "# HELP portask_compression_algorithm Algorithm of stored batches without an override (1: in use)."
+    );
+    let _ = writeln!(out, "# TYPE portask_compression_algorithm gauge");
+    for a in Algorithm::ALL {
+        let v = u8::from(a == current);
+        let _ = writeln!(
+            out,
+            "portask_compression_algorithm{{algorithm=\"{}\"}} {v}",
+            a.name()
+        );
+    }
+    let gauges = [
+        (
+            "portask_compression_level",
+            "zstd level in use (0: not zstd).",
+            "gauge",
+            level as u64,
+        ),
+        (
+            "portask_compression_decisions_total",
+            "Changes made by the adaptive compression controller.",
+            "counter",
+            s.decisions_total,
+        ),
+        (
+            "portask_compression_batches_total",
+            "Stored batches written.",
+            "counter",
+            s.batches_total,
+        ),
+        (
+            "portask_compression_bytes_in_total",
+            "Uncompressed bytes of the stored batches written.",
+            "counter",
+            s.bytes_in,
+        ),
+        (
+            "portask_compression_bytes_out_total",
+            "Stored bytes of those batches.",
+            "counter",
+            s.bytes_out,
+        ),
+        (
+            "portask_compression_dictionaries_used_total",
+            "Topic dictionaries trained and used.",
+            "counter",
+            s.dictionaries_used,
+        ),
+        (
+            "portask_compression_dictionaries_rejected_total",
+            "Topic dictionaries trained and dropped (too little gain).",
+            "counter",
+            s.dictionaries_rejected,
+        ),
+    ];
+    for (name, help, kind, value) in gauges {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        let _ = writeln!(out, "{name} {value}");
+    }
 }

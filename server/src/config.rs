@@ -7,6 +7,9 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use toml::{Table, Value};
 
+pub mod compression;
+pub use compression::CompressionSection;
+
 /// The defaults, compiled in so that the binary runs without the repository.
 const DEFAULTS: &str = include_str!("../../configs/portask.toml");
 /// Largest `storage.fsync_interval_ms`: a minute of acknowledged data at risk.
@@ -60,6 +63,9 @@ pub struct Config {
     pub storage: StorageConfig,
     /// Consumer group coordinator.
     pub groups: GroupsConfig,
+    /// Compression of stored batches (`[compression]`).
+    #[serde(default)]
+    pub compression: CompressionSection,
     /// Things worth telling the operator that do not stop the start (unknown `PORTASK_*`
     /// variables, which may belong to other tools).
     #[serde(skip)]
@@ -272,7 +278,22 @@ impl Config {
         Ok(config)
     }
 
+    /// The engine's compression policy (`[compression]`, with the deprecated
+    /// `storage.compression` as the default algorithm when the section names none).
+    pub fn compression_policy(&self) -> Result<portask_engine::CompressionPolicy, ConfigError> {
+        let legacy = match self.storage.compression {
+            CompressionName::None => portask_engine::StoredCompression::None,
+            CompressionName::Zstd => portask_engine::StoredCompression::Zstd {
+                level: self.storage.compression_level,
+            },
+            CompressionName::Lz4 => portask_engine::StoredCompression::Lz4,
+            CompressionName::Snappy => portask_engine::StoredCompression::Snappy,
+        };
+        self.compression.policy(legacy)
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
+        self.compression_policy()?;
         let bad = |key: &str, why: &str| ConfigError::Invalid {
             origin: String::new(),
             message: format!("`{key}` {why}"),
@@ -388,6 +409,10 @@ fn merge(base: &mut Table, over: Table, prefix: &str, origin: &str) -> Result<()
         match (base.get_mut(&key), value) {
             (Some(Value::Table(b)), Value::Table(o)) => merge(b, o, &format!("{path}."), origin)?,
             (Some(slot), value) => *slot = value,
+            // Per-topic and per-queue compression tables are named by the operator.
+            (None, value) if prefix == "compression.topics." || prefix == "compression.queues." => {
+                base.insert(key, value);
+            }
             (None, _) => {
                 return Err(ConfigError::UnknownKey {
                     key: path,

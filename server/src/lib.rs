@@ -18,10 +18,10 @@ pub mod worker;
 use std::io;
 
 use mio::net::UnixStream;
-use portask_engine::{Engine, EngineConfig, Storage, StoredCompression};
+use portask_engine::{Engine, EngineConfig, Storage};
 
 use crate::broker::Broker;
-use crate::config::{Backend, CompressionName, Config};
+use crate::config::{Backend, Config};
 use crate::conn::Kind;
 use crate::worker::{Durability, Listener, TrackedStorage, Worker, WriteCounter};
 
@@ -126,15 +126,9 @@ fn engine_config(config: &Config) -> EngineConfig {
     EngineConfig {
         auto_create_topics: config.kafka.auto_create_topics,
         default_partitions: config.kafka.default_partitions,
-        compression: match config.storage.compression {
-            CompressionName::None => StoredCompression::None,
-            CompressionName::Zstd => StoredCompression::Zstd {
-                level: config.storage.compression_level,
-            },
-            CompressionName::Lz4 => StoredCompression::Lz4,
-            CompressionName::Snappy => StoredCompression::Snappy,
-        }
-        .into(),
+        compression: config
+            .compression_policy()
+            .expect("validated when the config was loaded"),
         group_initial_rebalance_delay_ms: config.groups.initial_rebalance_delay_ms,
         group_min_session_timeout_ms: config.groups.min_session_timeout_ms,
         group_max_session_timeout_ms: config.groups.max_session_timeout_ms,
