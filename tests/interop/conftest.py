@@ -71,6 +71,7 @@ class Broker:
         self.kafka_port, self.admin_port, self.amqp_port, self.portask_port = free_ports(4)
         self.bootstrap = f"127.0.0.1:{self.kafka_port}"
         self.extra_env = dict(env or {})
+        self.extra_env.update(_storage_env(self.extra_env, workdir))
         self.config = config
         self.proc: subprocess.Popen | None = None
         self.starts = 0
@@ -187,6 +188,38 @@ class Broker:
     def cleanup(self) -> None:
         self.kill()
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+# -- PORTASK_TEST_STORAGE=redis: every broker on one shared redis-server -----------------
+#
+# With PORTASK_TEST_STORAGE=redis, the first broker made starts one redis-server for the
+# session (stopped at session end) and every broker stores its data there, under its own
+# namespace (the name of its work directory), unless the test chose a backend itself.
+
+_session_redis = None
+
+
+def _storage_env(extra_env: dict[str, str], workdir: Path) -> dict[str, str]:
+    global _session_redis
+    if os.environ.get("PORTASK_TEST_STORAGE", "") != "redis" \
+            or "PORTASK_STORAGE_BACKEND" in extra_env:
+        return {}
+    if _session_redis is None:
+        from redisutil import RedisServer, redis_server_bin
+        if redis_server_bin() is None:
+            pytest.fail("PORTASK_TEST_STORAGE=redis but redis-server is not installed")
+        _session_redis = RedisServer(Path(tempfile.mkdtemp(prefix="portask-it-redis-")))
+        _session_redis.start()
+    return {
+        "PORTASK_STORAGE_BACKEND": "redis",
+        "PORTASK_STORAGE_REDIS_URL": _session_redis.url(),
+        "PORTASK_STORAGE_REDIS_NAMESPACE": workdir.name,
+    }
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _session_redis is not None:
+        _session_redis.cleanup()
 
 
 @pytest.hookimpl(hookwrapper=True)
