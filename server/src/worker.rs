@@ -18,7 +18,8 @@ use bytes::Bytes;
 use mio::net::{TcpListener, UnixStream};
 use mio::{Events, Interest, Poll, Token};
 use portask_engine::storage::{
-    CommittedOffset, EncodedBatch, RecoveredState, Storage, StorageError, TopicMeta, TopicPartition,
+    CommittedOffset, EncodedBatch, RecoveredState, RetentionPolicy, Storage, StorageError,
+    TopicMeta, TopicPartition,
 };
 use slab::Slab;
 
@@ -172,6 +173,15 @@ impl Storage for TrackedStorage {
     }
     fn queue_delete(&mut self, queue: &str) -> Result<(), StorageError> {
         let r = self.inner.queue_delete(queue);
+        self.count(r)
+    }
+    fn apply_retention(
+        &mut self,
+        tp: &TopicPartition,
+        policy: &RetentionPolicy,
+        now_wall: i64,
+    ) -> Result<Option<i64>, StorageError> {
+        let r = self.inner.apply_retention(tp, policy, now_wall);
         self.count(r)
     }
     fn sync(&mut self) -> Result<(), StorageError> {
