@@ -106,6 +106,9 @@ struct OffsetRecord {
     commit_timestamp: i64,
 }
 
+/// A partition's `next` and `start` fields as stored (absent: `None`).
+type PartHead = (Option<i64>, Option<i64>);
+
 #[derive(Debug, Clone, Copy, Default)]
 struct PartState {
     next_offset: i64,
@@ -204,7 +207,7 @@ impl RedisStorage {
                 })
             })
             .collect();
-        let heads: Vec<((Option<i64>, Option<i64>), usize)> = if tps.is_empty() {
+        let heads: Vec<(PartHead, usize)> = if tps.is_empty() {
             Vec::new()
         } else {
             self.conn.run(|c| {
@@ -212,7 +215,7 @@ impl RedisStorage {
                 for tp in &tps {
                     p.cmd("HMGET").arg(keys.part(tp)).arg("next").arg("start");
                 }
-                let parts: Vec<(Option<i64>, Option<i64>)> = p.query(c)?;
+                let parts: Vec<PartHead> = p.query(c)?;
                 let mut p = redis::pipe();
                 for tp in &tps {
                     p.cmd("ZCARD").arg(keys.index(tp));
