@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod conn;
 pub mod kafka;
+pub mod load;
 pub mod portask;
 pub mod storage;
 pub mod worker;
@@ -23,7 +24,8 @@ use portask_engine::{Engine, EngineConfig, Storage};
 use crate::broker::Broker;
 use crate::config::{Backend, Config};
 use crate::conn::Kind;
-use crate::worker::{Durability, Listener, TrackedStorage, Worker, WriteCounter};
+use crate::storage::tracked::{TrackedStorage, WriteCounter};
+use crate::worker::{Durability, Listener, Worker};
 
 /// Opens storage, binds the listeners, and serves until SIGTERM or SIGINT.
 pub fn serve(config: Config) -> io::Result<()> {
@@ -70,8 +72,13 @@ pub fn serve(config: Config) -> io::Result<()> {
         interval_ms: config.storage.fsync_interval_ms,
         writes: Some(writes),
     };
-    let worker = Worker::new(vec![kafka, amqp, portask, admin], broker, signal_pipe()?)?
+    let adaptive = broker.engine.config().compression.default.adaptive;
+    let memory_limit = config.compression.memory_limit_bytes.unwrap_or(0);
+    let mut worker = Worker::new(vec![kafka, amqp, portask, admin], broker, signal_pipe()?)?
         .with_durability(durability);
+    if adaptive {
+        worker = worker.with_load_sampling(memory_limit);
+    }
     worker.run()?;
     eprintln!("portask: storage synced, bye");
     Ok(())

@@ -10,23 +10,19 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
 use mio::net::{TcpListener, UnixStream};
 use mio::{Events, Interest, Poll, Token};
-use portask_engine::storage::{
-    CommittedOffset, EncodedBatch, RecoveredState, RetentionPolicy, Storage, StorageError,
-    TopicMeta, TopicPartition,
-};
 use slab::Slab;
 
 use crate::broker::Broker;
 use crate::config::FsyncPolicy;
 use crate::conn::{Conn, Kind};
+use crate::load::LoadSampler;
+use crate::storage::tracked::WriteCounter;
 use crate::{admin, amqp, kafka, portask};
+use portask_engine::StorageError;
 
 /// Token of the signal pipe.
 const SIGNALS: Token = Token(0);
@@ -62,135 +58,6 @@ pub struct Now {
     pub mono: u64,
     /// Milliseconds since the Unix epoch.
     pub wall: i64,
-}
-
-/// Writes that reached storage since its last successful sync, shared between a
-/// [`TrackedStorage`] and the worker that decides when to sync.
-#[derive(Debug, Clone, Default)]
-pub struct WriteCounter(Arc<AtomicU64>);
-
-impl WriteCounter {
-    /// Writes since the last successful sync.
-    pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
-    }
-
-    fn add(&self) {
-        self.0.fetch_add(1, Ordering::Relaxed);
-    }
-
-    fn reset(&self) {
-        self.0.store(0, Ordering::Relaxed);
-    }
-}
-
-/// A storage backend that counts its successful writes in a [`WriteCounter`] and resets it on
-/// a successful sync, so the worker syncs only when there is something to make durable.
-///
-/// Every [`Storage`] method is forwarded; a method added to the trait must be added here.
-pub struct TrackedStorage {
-    inner: Box<dyn Storage>,
-    writes: WriteCounter,
-}
-
-impl TrackedStorage {
-    /// Wraps `inner`, counting into `writes`.
-    pub fn new(inner: Box<dyn Storage>, writes: WriteCounter) -> Self {
-        Self { inner, writes }
-    }
-
-    fn count<T>(&self, r: Result<T, StorageError>) -> Result<T, StorageError> {
-        if r.is_ok() {
-            self.writes.add();
-        }
-        r
-    }
-}
-
-impl Storage for TrackedStorage {
-    fn recover(&mut self) -> Result<RecoveredState, StorageError> {
-        let r = self.inner.recover();
-        self.count(r)
-    }
-    fn put_topic(&mut self, meta: &TopicMeta) -> Result<(), StorageError> {
-        let r = self.inner.put_topic(meta);
-        self.count(r)
-    }
-    fn delete_topic(&mut self, name: &str) -> Result<(), StorageError> {
-        let r = self.inner.delete_topic(name);
-        self.count(r)
-    }
-    fn append(&mut self, tp: &TopicPartition, batch: &EncodedBatch) -> Result<(), StorageError> {
-        let r = self.inner.append(tp, batch);
-        self.count(r)
-    }
-    fn read(
-        &mut self,
-        tp: &TopicPartition,
-        offset: i64,
-        max_bytes: usize,
-    ) -> Result<Vec<Bytes>, StorageError> {
-        self.inner.read(tp, offset, max_bytes)
-    }
-    fn offset_for_timestamp(
-        &mut self,
-        tp: &TopicPartition,
-        timestamp: i64,
-    ) -> Result<Option<i64>, StorageError> {
-        self.inner.offset_for_timestamp(tp, timestamp)
-    }
-    fn delete_records(&mut self, tp: &TopicPartition, before: i64) -> Result<(), StorageError> {
-        let r = self.inner.delete_records(tp, before);
-        self.count(r)
-    }
-    fn commit_offsets(
-        &mut self,
-        group: &str,
-        offsets: &[(TopicPartition, CommittedOffset)],
-    ) -> Result<(), StorageError> {
-        let r = self.inner.commit_offsets(group, offsets);
-        self.count(r)
-    }
-    fn delete_group(&mut self, group: &str) -> Result<(), StorageError> {
-        let r = self.inner.delete_group(group);
-        self.count(r)
-    }
-    fn set_next_producer_id(&mut self, next: i64) -> Result<(), StorageError> {
-        let r = self.inner.set_next_producer_id(next);
-        self.count(r)
-    }
-    fn put_definition(&mut self, key: &str, value: Option<&Bytes>) -> Result<(), StorageError> {
-        let r = self.inner.put_definition(key, value);
-        self.count(r)
-    }
-    fn queue_append(&mut self, queue: &str, messages: &[(u64, Bytes)]) -> Result<(), StorageError> {
-        let r = self.inner.queue_append(queue, messages);
-        self.count(r)
-    }
-    fn queue_remove(&mut self, queue: &str, ids: &[u64]) -> Result<(), StorageError> {
-        let r = self.inner.queue_remove(queue, ids);
-        self.count(r)
-    }
-    fn queue_delete(&mut self, queue: &str) -> Result<(), StorageError> {
-        let r = self.inner.queue_delete(queue);
-        self.count(r)
-    }
-    fn apply_retention(
-        &mut self,
-        tp: &TopicPartition,
-        policy: &RetentionPolicy,
-        now_wall: i64,
-    ) -> Result<Option<i64>, StorageError> {
-        let r = self.inner.apply_retention(tp, policy, now_wall);
-        self.count(r)
-    }
-    fn sync(&mut self) -> Result<(), StorageError> {
-        let r = self.inner.sync();
-        if r.is_ok() {
-            self.writes.reset();
-        }
-        r
-    }
 }
 
 /// When the worker fsyncs storage (`storage.fsync` and `storage.fsync_interval_ms`).
@@ -229,6 +96,8 @@ pub struct Worker {
     /// With [`FsyncPolicy::IntervalMs`]: when the oldest unsynced write must be synced
     /// (monotonic ms).
     sync_due: Option<u64>,
+    /// Load samples for adaptive compression, when it is on.
+    load: Option<LoadSampler>,
 }
 
 impl Worker {
@@ -246,6 +115,7 @@ impl Worker {
             still_ready: Vec::new(),
             durability: Durability::default(),
             sync_due: None,
+            load: None,
         };
         worker
             .poll
@@ -259,6 +129,13 @@ impl Worker {
             )?;
         }
         Ok(worker)
+    }
+
+    /// Samples CPU, memory and request time once a second for the adaptive compression
+    /// controller; RSS is compared with `memory_limit_bytes` (0: the machine's memory).
+    pub fn with_load_sampling(mut self, memory_limit_bytes: u64) -> Self {
+        self.load = Some(LoadSampler::new(memory_limit_bytes));
+        self
     }
 
     /// Sets when storage is fsynced (the default is [`FsyncPolicy::Always`] without a counter:
@@ -300,10 +177,15 @@ impl Worker {
             // Once per turn: a second `serve` would write out the first one's unsynced acks.
             dirty.sort_unstable();
             dirty.dedup();
+            let turn_started = Instant::now();
             for &key in &dirty {
                 self.serve(key, now);
             }
             self.after_turn(now, &mut dirty);
+            if let Some(load) = self.load.as_mut().filter(|_| !dirty.is_empty()) {
+                load.record_turn(turn_started.elapsed());
+            }
+            self.observe_load(now);
             dirty.sort_unstable();
             dirty.dedup();
             if self.durability.policy == FsyncPolicy::Always && !self.sync_barrier() {
@@ -315,6 +197,17 @@ impl Worker {
             if self.durability.policy == FsyncPolicy::IntervalMs {
                 self.sync_on_interval();
             }
+        }
+    }
+
+    /// Hands a load sample to the compression controller when one is due, and logs its
+    /// decisions.
+    fn observe_load(&mut self, now: Now) {
+        let Some(sample) = self.load.as_mut().and_then(|l| l.sample(Instant::now())) else {
+            return;
+        };
+        if let Some(d) = self.broker.engine.observe_load(now.mono, sample) {
+            eprintln!("portask: compression: {:?} -> {:?}: {}", d.from, d.to, d.reason);
         }
     }
 
@@ -385,10 +278,16 @@ impl Worker {
             return Some(Duration::ZERO);
         }
         let now = self.started.elapsed().as_millis() as u64;
-        let deadline = match (self.broker.next_deadline(), self.sync_due) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let heartbeats = self.conns.iter().filter_map(|(_, c)| c.amqp.as_ref()?.poll_timeout());
+        let load = self.load.as_ref().map(|l| {
+            let until = l.next_at().saturating_duration_since(Instant::now());
+            now + until.as_millis() as u64
+        });
+        let deadline = [self.broker.next_deadline(), self.sync_due, load]
+            .into_iter()
+            .flatten()
+            .chain(heartbeats)
+            .min();
         deadline.map(|d| Duration::from_millis(d.saturating_sub(now)))
     }
 

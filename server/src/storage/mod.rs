@@ -4,5 +4,6 @@
 
 pub mod disk;
 pub mod redis;
+pub mod tracked;
 
 pub use disk::{DiskOptions, DiskStorage};
