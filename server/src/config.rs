@@ -160,6 +160,14 @@ pub struct StorageConfig {
     pub redis_namespace: String,
     /// Segment size of the embedded log.
     pub segment_bytes: u64,
+    /// Age at which an active segment is closed (ms; -1: never). Topics' `segment.ms` wins.
+    pub segment_ms: i64,
+    /// `retention.ms` of topics that do not set it (-1: keep forever).
+    pub retention_ms: i64,
+    /// `retention.bytes` of topics that do not set it (-1: no limit).
+    pub retention_bytes: i64,
+    /// How often retention and compaction run (ms).
+    pub retention_check_interval_ms: u64,
     /// Compression of stored batches.
     pub compression: CompressionName,
     /// zstd level.
@@ -308,6 +316,24 @@ impl Config {
             return Err(bad(
                 "kafka.max_frame_bytes",
                 "must be between 1024 and 1073741824",
+            ));
+        }
+        if self.storage.segment_ms < -1 || self.storage.segment_ms == 0 {
+            return Err(bad(
+                "storage.segment_ms",
+                "must be -1 (never) or a positive number of ms",
+            ));
+        }
+        if self.storage.retention_ms < -1 || self.storage.retention_bytes < -1 {
+            return Err(bad(
+                "storage.retention_ms",
+                "and retention_bytes must be -1 or more",
+            ));
+        }
+        if self.storage.retention_check_interval_ms == 0 {
+            return Err(bad(
+                "storage.retention_check_interval_ms",
+                "must be at least 1",
             ));
         }
         if self.storage.segment_bytes < 4096 {

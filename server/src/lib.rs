@@ -34,8 +34,12 @@ pub fn serve(config: Config) -> io::Result<()> {
     }
     let writes = WriteCounter::default();
     let storage = Box::new(TrackedStorage::new(open_storage(&config)?, writes.clone()));
-    let engine = Engine::open(engine_config(&config), storage, 0).map_err(io::Error::other)?;
-    let mut engine = engine;
+    let mut engine = Engine::open(engine_config(&config), storage, 0).map_err(io::Error::other)?;
+    engine.set_retention_defaults(portask_engine::retention::RetentionDefaults {
+        retention_ms: config.storage.retention_ms,
+        retention_bytes: config.storage.retention_bytes,
+        check_interval_ms: config.storage.retention_check_interval_ms,
+    });
     for vhost in &config.amqp.vhosts {
         engine.ensure_vhost(vhost).map_err(io::Error::other)?;
     }
@@ -115,6 +119,7 @@ fn open_storage(config: &Config) -> io::Result<Box<dyn Storage>> {
             // Fsyncs are the worker's (`storage.fsync`), not the store's on every append.
             let opts = storage::DiskOptions {
                 segment_bytes: config.storage.segment_bytes,
+                segment_ms: config.storage.segment_ms,
                 sync_on_append: false,
                 ..Default::default()
             };
