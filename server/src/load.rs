@@ -87,7 +87,10 @@ fn cpu_ticks() -> Option<u64> {
 
 /// Resident set size from `/proc/self/status`.
 fn rss_bytes() -> Option<u64> {
-    kib_field(&std::fs::read_to_string("/proc/self/status").ok()?, "VmRSS:")
+    kib_field(
+        &std::fs::read_to_string("/proc/self/status").ok()?,
+        "VmRSS:",
+    )
 }
 
 /// Total memory from `/proc/meminfo`.
@@ -97,7 +100,12 @@ fn machine_memory_bytes() -> Option<u64> {
 
 fn kib_field(text: &str, name: &str) -> Option<u64> {
     let line = text.lines().find(|l| l.starts_with(name))?;
-    let kib: u64 = line[name.len()..].trim().trim_end_matches("kB").trim().parse().ok()?;
+    let kib: u64 = line[name.len()..]
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
     Some(kib * 1024)
 }
 
@@ -121,7 +129,10 @@ mod tests {
 
     #[test]
     fn parses_kib_fields() {
-        assert_eq!(kib_field("VmRSS:\t  1234 kB\n", "VmRSS:"), Some(1234 * 1024));
+        assert_eq!(
+            kib_field("VmRSS:\t  1234 kB\n", "VmRSS:"),
+            Some(1234 * 1024)
+        );
         assert_eq!(kib_field("Other: 1 kB\n", "VmRSS:"), None);
     }
 }

@@ -207,7 +207,10 @@ impl Worker {
             return;
         };
         if let Some(d) = self.broker.engine.observe_load(now.mono, sample) {
-            eprintln!("portask: compression: {:?} -> {:?}: {}", d.from, d.to, d.reason);
+            eprintln!(
+                "portask: compression: {:?} -> {:?}: {}",
+                d.from, d.to, d.reason
+            );
         }
     }
 
@@ -278,7 +281,10 @@ impl Worker {
             return Some(Duration::ZERO);
         }
         let now = self.started.elapsed().as_millis() as u64;
-        let heartbeats = self.conns.iter().filter_map(|(_, c)| c.amqp.as_ref()?.poll_timeout());
+        let heartbeats = self
+            .conns
+            .iter()
+            .filter_map(|(_, c)| c.amqp.as_ref()?.poll_timeout());
         let load = self.load.as_ref().map(|l| {
             let until = l.next_at().saturating_duration_since(Instant::now());
             now + until.as_millis() as u64

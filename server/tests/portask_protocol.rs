@@ -88,11 +88,9 @@ impl Client {
         let mut out = BytesMut::new();
         c.conn.start(&mut out);
         c.sock.write_all(&out).unwrap();
-        loop {
-            match c.next_event() {
-                ClientEvent::Connected { .. } => return c,
-                other => panic!("unexpected {other:?}"),
-            }
+        match c.next_event() {
+            ClientEvent::Connected { .. } => c,
+            other => panic!("unexpected {other:?}"),
         }
     }
 
@@ -287,13 +285,21 @@ fn topics_queues_groups_and_admin_over_the_portask_protocol() {
         ..commit
     };
     c.call(Request::Commit(as_member)).unwrap();
-    let describe = DescribeGroups { groups: vec!["grp".into()] };
+    let describe = DescribeGroups {
+        groups: vec!["grp".into()],
+    };
     let Ok(Response::Groups(g)) = c.call(Request::DescribeGroups(describe)) else {
         panic!()
     };
-    assert_eq!((g.groups[0].state.as_str(), g.groups[0].members.len()), ("stable", 1));
+    assert_eq!(
+        (g.groups[0].state.as_str(), g.groups[0].members.len()),
+        ("stable", 1)
+    );
     let committed = &g.groups[0].members[0].assignments;
-    assert!(committed.iter().any(|a| a.partition == 1 && a.offset == 5), "{committed:?}");
+    assert!(
+        committed.iter().any(|a| a.partition == 1 && a.offset == 5),
+        "{committed:?}"
+    );
     let hb = Heartbeat {
         group: "grp".into(),
         member_id: s.member_id.clone(),

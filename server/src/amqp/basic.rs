@@ -36,7 +36,7 @@ pub(super) fn publish(
     )?;
     let ch = session.channels.entry(channel).or_default();
     if let Some(ops) = ch.tx.as_mut() {
-        ops.push(TxOp::Publish(method, props, body));
+        ops.push(TxOp::Publish(Box::new((method, props, body))));
         return Ok(());
     }
     let seq = ch.confirm.then(|| {
@@ -216,7 +216,8 @@ pub(super) fn tx_commit(
     };
     for op in std::mem::take(ops) {
         match op {
-            TxOp::Publish(m, props, body) => {
+            TxOp::Publish(publish) => {
+                let (m, props, body) = *publish;
                 route(session, out, broker, now, channel, m, props, body)?;
             }
             TxOp::Ack(op) => apply_ack(broker, id, now, channel, op)?,

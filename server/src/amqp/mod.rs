@@ -24,7 +24,7 @@ use crate::worker::Now;
 /// A publish or acknowledgement held back by a transactional channel until tx.commit.
 #[derive(Debug)]
 enum TxOp {
-    Publish(BasicPublish, BasicProperties, Bytes),
+    Publish(Box<(BasicPublish, BasicProperties, Bytes)>),
     Ack(AckOp),
 }
 
@@ -168,10 +168,10 @@ pub fn drive(conn: &mut Conn, id: u64, broker: &mut Broker, now: Now) {
 /// Sends heartbeats and engine output to an idle connection. Returns whether it wrote.
 pub fn resume(conn: &mut Conn, id: u64, broker: &mut Broker, now: Now) -> bool {
     let before = conn.wbuf.len();
-    if let Some(session) = conn.amqp.as_mut() {
-        if session.conn.poll_timeout().is_some_and(|t| t <= now.mono) {
-            session.conn.handle_timeout(now.mono, &mut conn.wbuf);
-        }
+    if let Some(session) = conn.amqp.as_mut()
+        && session.conn.poll_timeout().is_some_and(|t| t <= now.mono)
+    {
+        session.conn.handle_timeout(now.mono, &mut conn.wbuf);
     }
     drive(conn, id, broker, now);
     conn.wbuf.len() != before || conn.close_after_flush
@@ -339,16 +339,14 @@ fn deliver(session: &mut Session, conn: &mut Conn, id: u64, broker: &mut Broker)
                 channel,
                 consumer_tag,
                 ..
-            } => {
-                if session.channels.contains_key(&channel)
-                    && session.capability("consumer_cancel_notify")
-                {
-                    let method = Method::BasicCancel(BasicCancel {
-                        consumer_tag,
-                        nowait: true,
-                    });
-                    session.conn.send_method(channel, &method, &mut conn.wbuf);
-                }
+            } if session.channels.contains_key(&channel)
+                && session.capability("consumer_cancel_notify") =>
+            {
+                let method = Method::BasicCancel(BasicCancel {
+                    consumer_tag,
+                    nowait: true,
+                });
+                session.conn.send_method(channel, &method, &mut conn.wbuf);
             }
             _ => {}
         }
