@@ -10,8 +10,9 @@ use crate::exchange::Destination;
 use crate::message::QueueDeclare;
 use crate::queue::QueuedMessage;
 use crate::queue::args::QueueArgs;
+use crate::queue::stored::decode_message;
 use crate::storage::StorageError;
-use crate::vhost::{Definition, Vhost, decode_message, queue_key, queue_res, store_key};
+use crate::vhost::{Definition, Vhost, queue_key, queue_res, store_key};
 use crate::{Engine, Millis};
 
 impl Engine {

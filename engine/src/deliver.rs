@@ -9,9 +9,10 @@ use crate::message::{Message, Publish, PublishOutcome};
 use crate::queue::args::Overflow;
 use crate::queue::consumer::{Channel, Unacked};
 use crate::queue::dead_letter::{Reason, dead_lettered, is_cycle};
+use crate::queue::stored::encode_message;
 use crate::queue::{Queue, QueuedMessage};
 use crate::value::Table;
-use crate::vhost::{BrokerState, DeadLetter, encode_message, exchange_res, store_key};
+use crate::vhost::{BrokerState, DeadLetter, exchange_res, store_key};
 use crate::{Engine, Millis, WallMillis};
 
 /// Most deliveries one consumer gets in one dispatch; the rest follow on the next call
@@ -162,7 +163,8 @@ impl Engine {
         let mut store_id = None;
         if q.stores_messages() && message.is_persistent() {
             let id = q.next_store_id;
-            let record = [(id, encode_message(&message))];
+            let settings = self.compression.policy().for_queue(queue);
+            let record = [(id, encode_message(&message, settings))];
             match self.storage.queue_append(&store_key(vhost, queue), &record) {
                 Ok(()) => {
                     q.next_store_id += 1;

@@ -178,13 +178,3 @@ impl Definition {
         ciborium::from_reader(bytes).map_err(|e| StorageError::Corrupt(format!("definition: {e}")))
     }
 }
-
-pub(crate) fn encode_message(m: &Message) -> Bytes {
-    let mut out = Vec::new();
-    ciborium::into_writer(m, &mut out).expect("CBOR into a Vec cannot fail");
-    Bytes::from(out)
-}
-
-pub(crate) fn decode_message(bytes: &[u8]) -> Result<Message, StorageError> {
-    ciborium::from_reader(bytes).map_err(|e| StorageError::Corrupt(format!("message: {e}")))
-}

@@ -3,6 +3,7 @@
 pub mod args;
 pub(crate) mod consumer;
 pub(crate) mod dead_letter;
+pub(crate) mod stored;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
