@@ -24,39 +24,13 @@ from pathlib import Path
 import pytest
 
 from kafkautil import unique_name
+from netutil import broker_bin, free_ports, port_accepts  # noqa: F401 (used by fixtures)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_BIN = REPO_ROOT / "target" / "debug" / "portask"
 
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 30.0
 LOG_TAIL_LINES = 200
-
-
-def broker_bin() -> Path:
-    return Path(os.environ.get("PORTASK_BIN", str(DEFAULT_BIN)))
-
-
-def free_ports(n: int) -> list[int]:
-    """Distinct free TCP ports on 127.0.0.1 (all held open at once, then released)."""
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
-def port_accepts(port: int, timeout: float = 0.5) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout):
-            return True
-    except OSError:
-        return False
 
 
 class Broker:

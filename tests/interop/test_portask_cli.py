@@ -27,7 +27,7 @@ import time
 import pika
 import pytest
 
-from conftest import broker_bin, free_ports, port_accepts
+from netutil import broker_bin, free_ports, port_accepts
 
 KCAT = shutil.which("kcat")
 RUN_TIMEOUT_S = 60
