@@ -138,12 +138,11 @@ def test_topic_configs_are_validated_and_described(broker):
         name = unique_name("described")
         admin.create_topics([NewTopic(name, 1, 1, topic_configs={
             "cleanup.policy": "compact,delete", "retention.bytes": "100000"})])
-        res = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, name)],
-                                     config_filter="all")
-        # {resource type: {resource name: {key: {config data}}}}
-        (by_name,) = res.values()
-        entries = {k: (v.get("value") if isinstance(v, dict) else v)
-                   for k, v in by_name[name].items()}
+        responses = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, name)])
+        # kafka-python 2.x: DescribeConfigs responses whose resources are tuples
+        # (error_code, error_message, resource_type, resource_name, [config entries]), each
+        # entry starting with (name, value, ...).
+        entries = {e[0]: e[1] for r in responses for res in r.resources for e in res[4]}
         assert entries["cleanup.policy"] == "compact,delete"
         assert entries["retention.bytes"] == "100000"
         for key in ("retention.ms", "segment.bytes", "segment.ms", "delete.retention.ms"):
