@@ -31,9 +31,9 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use portask_protocol::body::{
-    Ack, Bind, Commit, CreateTopic, DeclareExchange, DeclareQueue, DeleteExchange, DeleteGroup,
-    DeleteQueue, DeleteTopic, DescribeGroups, Fetch, Heartbeat, Leave, ListExchanges, ListGroups,
-    ListQueues, ListTopics, Nack, Ping, Publish, Stats, Subscribe,
+    Ack, Bind, BindingInfo, Commit, CreateTopic, DeclareExchange, DeclareQueue, DeleteExchange,
+    DeleteGroup, DeleteQueue, DeleteTopic, DescribeGroups, Fetch, Heartbeat, Leave, ListBindings,
+    ListExchanges, ListGroups, ListQueues, ListTopics, Nack, Ping, Publish, Stats, Subscribe,
 };
 use portask_protocol::{
     ClientConfig, ClientConn, ClientEvent, Compression, ConnError, EncodeError,
@@ -669,6 +669,14 @@ impl Client {
             vhost: vhost.map(str::to_owned),
         });
         Ok(expect!(self.call(&request)?, Exchanges)?.exchanges)
+    }
+
+    /// Lists bindings, of one vhost or of all.
+    pub fn list_bindings(&mut self, vhost: Option<&str>) -> Result<Vec<BindingInfo>> {
+        let request = Request::ListBindings(ListBindings {
+            vhost: vhost.map(str::to_owned),
+        });
+        Ok(expect!(self.call(&request)?, Bindings)?.bindings)
     }
 
     /// Binds `destination` (a queue, exchange or topic) to `exchange` with a routing key.

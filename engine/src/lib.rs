@@ -79,7 +79,7 @@ pub use group::types::{
     GroupDescription, GroupListing, GroupState, JoinGroup, JoinResult, JoinedMember,
     MemberDescription, Output, SyncGroup, SyncResult, Waiter,
 };
-pub use listing::{ExchangeListing, QueueListing};
+pub use listing::{BindingListing, ExchangeListing, QueueListing};
 pub use mem_storage::MemStorage;
 pub use message::{
     ConnId, Consume, ExchangeDeclare, GetOk, Message, MessageProps, Publish, PublishOutcome,

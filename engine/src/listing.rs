@@ -32,7 +32,51 @@ pub struct ExchangeListing {
     pub durable: bool,
 }
 
+/// A binding as admin tools list it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BindingListing {
+    /// Virtual host.
+    pub vhost: String,
+    /// The exchange messages come from.
+    pub source: String,
+    /// The queue or exchange they go to.
+    pub destination: String,
+    /// Whether the destination is an exchange (else a queue).
+    pub to_exchange: bool,
+    /// Binding key.
+    pub routing_key: String,
+}
+
 impl Engine {
+    /// Every binding of `vhost` (or of every vhost), by vhost and source exchange, in the
+    /// order they were made.
+    pub fn list_bindings(&self, vhost: Option<&str>) -> Vec<BindingListing> {
+        let vhosts = self
+            .broker
+            .vhosts
+            .iter()
+            .filter(|(v, _)| vhost.is_none_or(|w| w == *v));
+        vhosts
+            .flat_map(|(v, host)| {
+                host.exchanges.values().flat_map(move |x| {
+                    x.bindings.iter().map(move |b| {
+                        let (destination, to_exchange) = match &b.destination {
+                            crate::Destination::Queue(q) => (q.clone(), false),
+                            crate::Destination::Exchange(e) => (e.clone(), true),
+                        };
+                        BindingListing {
+                            vhost: v.clone(),
+                            source: x.name.clone(),
+                            destination,
+                            to_exchange,
+                            routing_key: b.routing_key.clone(),
+                        }
+                    })
+                })
+            })
+            .collect()
+    }
+
     /// Every queue of `vhost` (or of every vhost), by vhost and name.
     pub fn list_queues(&self, vhost: Option<&str>) -> Vec<QueueListing> {
         let vhosts = self

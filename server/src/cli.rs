@@ -68,7 +68,7 @@ COMMANDS (each has --help):
     consume TOPIC          print messages of a topic (or --queue Q), as text or JSON
     topics                 list | create NAME [--partitions N] | delete NAME | describe NAME
     queues                 list | declare NAME [--durable] | delete NAME
-    exchanges              list | declare NAME --type T | delete NAME | bind | unbind
+    exchanges              list | declare NAME --type T | delete NAME | bind | unbind | bindings
     groups                 list | describe GROUP | delete GROUP
     bench                  load generator: msg/s, MB/s, latency percentiles
     Client commands take --addr HOST:PORT (default 127.0.0.1:7070, env PORTASK_ADDR),

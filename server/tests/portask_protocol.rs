@@ -307,6 +307,29 @@ fn topics_queues_groups_and_admin_over_the_portask_protocol() {
     };
     c.call(Request::Heartbeat(hb)).unwrap();
 
+    // Bindings: bind the queue to amq.direct, list it.
+    let bind = Bind {
+        vhost: "/".into(),
+        queue_or_exchange: "q".into(),
+        exchange: "amq.direct".into(),
+        routing_key: "k".into(),
+    };
+    c.call(Request::Bind(bind)).unwrap();
+    let Ok(Response::Bindings(b)) = c.call(Request::ListBindings(ListBindings { vhost: None }))
+    else {
+        panic!()
+    };
+    let found = b
+        .bindings
+        .iter()
+        .find(|b| b.source == "amq.direct")
+        .unwrap();
+    assert_eq!(
+        (found.destination.as_str(), found.destination_kind.as_str()),
+        ("q", "queue")
+    );
+    assert_eq!(found.routing_key, "k");
+
     // Admin listings and errors.
     let Ok(Response::Topics(t)) = c.call(Request::ListTopics(ListTopics {})) else {
         panic!()

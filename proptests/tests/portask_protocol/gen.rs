@@ -123,9 +123,9 @@ impl Gen {
 }
 
 /// Number of request kinds [`request`] generates (every `Request` variant).
-pub(crate) const REQUESTS: u64 = 28;
+pub(crate) const REQUESTS: u64 = 29;
 /// Number of response kinds [`response`] generates (every `Response` variant).
-pub(crate) const RESPONSES: u64 = 13;
+pub(crate) const RESPONSES: u64 = 14;
 
 /// A random request of kind `kind` (0..REQUESTS).
 pub(crate) fn request(g: &mut Gen, kind: u64) -> Request {
@@ -239,6 +239,9 @@ fn request_more(g: &mut Gen, kind: u64) -> Request {
         }),
         25 => Request::Bind(g.bind()),
         26 => Request::Unbind(g.bind()),
+        27 => Request::ListBindings(ListBindings {
+            vhost: g.opt(Gen::text),
+        }),
         _ => Request::Stats(Stats {}),
     }
 }
@@ -325,6 +328,15 @@ fn response_more(g: &mut Gen, kind: u64) -> Response {
                 name: g.text(),
                 kind: g.text(),
                 durable: g.bool(),
+            }),
+        }),
+        12 => Response::Bindings(Bindings {
+            bindings: g.vec(|g| BindingInfo {
+                vhost: g.text(),
+                source: g.text(),
+                destination: g.text(),
+                destination_kind: g.text(),
+                routing_key: g.text(),
             }),
         }),
         _ => Response::StatsOk(StatsOk {

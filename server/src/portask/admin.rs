@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 
 use portask_engine::{BrokerError, EngineError, ExchangeDeclare, QueueDeclare};
 use portask_protocol::body::{
-    Done, ExchangeInfo, Exchanges, GroupInfo, Groups, MemberInfo, PartitionOffset, QueueDeclared,
-    QueueInfo, Queues, Request, Response, StatsOk, TopicInfo, Topics,
+    BindingInfo, Bindings, Done, ExchangeInfo, Exchanges, GroupInfo, Groups, MemberInfo,
+    PartitionOffset, QueueDeclared, QueueInfo, Queues, Request, Response, StatsOk, TopicInfo,
+    Topics,
 };
 use portask_protocol::error::code;
 
@@ -166,6 +167,19 @@ pub(super) fn handle(
                     name: x.name,
                     kind: x.kind.to_owned(),
                     durable: x.durable,
+                })
+                .collect(),
+        }),
+        Request::ListBindings(l) => Response::Bindings(Bindings {
+            bindings: engine
+                .list_bindings(l.vhost.as_deref())
+                .into_iter()
+                .map(|b| BindingInfo {
+                    vhost: b.vhost,
+                    source: b.source,
+                    destination: b.destination,
+                    destination_kind: if b.to_exchange { "exchange" } else { "queue" }.to_owned(),
+                    routing_key: b.routing_key,
                 })
                 .collect(),
         }),

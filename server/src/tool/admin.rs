@@ -110,7 +110,7 @@ pub(crate) fn run(what: &str, args: &[String]) -> Result<(), Failure> {
         )));
     }
     let arity = match action {
-        "list" => 1,
+        "list" | "bindings" => 1,
         "bind" | "unbind" => 3,
         _ => 2,
     };
@@ -185,6 +185,7 @@ pub(crate) fn run(what: &str, args: &[String]) -> Result<(), Failure> {
             )
             .map(|()| println!("deleted queue {name} in vhost {vhost}")),
         ("exchanges", "list") => exchanges_list(&mut conn, p.value("--vhost")),
+        ("exchanges", "bindings") => bindings_list(&mut conn, p.value("--vhost")),
         ("exchanges", "declare") => {
             let kind = kind.unwrap_or_default();
             conn.client
@@ -220,7 +221,7 @@ fn actions(what: &str) -> &'static [&'static str] {
     match what {
         "topics" => &["list", "create", "delete", "describe"],
         "queues" => &["list", "declare", "delete"],
-        "exchanges" => &["list", "declare", "delete", "bind", "unbind"],
+        "exchanges" => &["list", "declare", "delete", "bind", "unbind", "bindings"],
         _ => &["list", "describe", "delete"],
     }
 }
@@ -320,6 +321,25 @@ fn exchanges_list(conn: &mut Conn, vhost: Option<&str>) -> Result<(), ClientErro
         "{}",
         table(&["VHOST", "EXCHANGE", "TYPE", "DURABLE"], &rows)
     );
+    Ok(())
+}
+
+fn bindings_list(conn: &mut Conn, vhost: Option<&str>) -> Result<(), ClientError> {
+    let bindings = conn.client.list_bindings(vhost)?;
+    let rows: Vec<Vec<String>> = bindings
+        .into_iter()
+        .map(|b| {
+            vec![
+                b.vhost,
+                b.source,
+                b.destination_kind,
+                b.destination,
+                b.routing_key,
+            ]
+        })
+        .collect();
+    let header = ["VHOST", "EXCHANGE", "TO", "DESTINATION", "ROUTING KEY"];
+    print!("{}", table(&header, &rows));
     Ok(())
 }
 

@@ -176,6 +176,36 @@ pub struct Exchanges {
     pub exchanges: Vec<ExchangeInfo>,
 }
 
+/// `ListBindings` (opcode 0x4B): the bindings of a vhost, or of every vhost.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ListBindings {
+    /// Only this vhost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vhost: Option<String>,
+}
+
+/// One binding in [`Bindings`].
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct BindingInfo {
+    /// The vhost.
+    pub vhost: String,
+    /// The exchange messages come from.
+    pub source: String,
+    /// The queue or exchange they go to.
+    pub destination: String,
+    /// `"queue"` or `"exchange"`.
+    pub destination_kind: String,
+    /// The binding key.
+    pub routing_key: String,
+}
+
+/// `Bindings` (opcode 0xC9): answers `ListBindings`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Bindings {
+    /// The bindings.
+    pub bindings: Vec<BindingInfo>,
+}
+
 /// `Bind` (opcode 0x49) and `Unbind` (opcode 0x4A): a queue (or an exchange, or a topic)
 /// receives what `exchange` routes with `routing_key`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]

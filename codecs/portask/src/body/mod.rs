@@ -12,9 +12,9 @@ mod ulid;
 mod value;
 
 pub use admin::{
-    Bind, CreateTopic, DeclareExchange, DeclareQueue, DeleteExchange, DeleteQueue, DeleteTopic,
-    ExchangeInfo, Exchanges, ListExchanges, ListQueues, ListTopics, QueueDeclared, QueueInfo,
-    Queues, Stats, StatsOk, TopicInfo, Topics,
+    Bind, BindingInfo, Bindings, CreateTopic, DeclareExchange, DeclareQueue, DeleteExchange,
+    DeleteQueue, DeleteTopic, ExchangeInfo, Exchanges, ListBindings, ListExchanges, ListQueues,
+    ListTopics, QueueDeclared, QueueInfo, Queues, Stats, StatsOk, TopicInfo, Topics,
 };
 pub use data::{Fetch, FetchOk, Message, Publish, PublishOk, PublishResult, StoredMessage, Target};
 pub use group::{
@@ -60,6 +60,7 @@ pub mod opcode {
     pub const LIST_EXCHANGES: u8 = 0x48;
     pub const BIND: u8 = 0x49;
     pub const UNBIND: u8 = 0x4A;
+    pub const LIST_BINDINGS: u8 = 0x4B;
     pub const STATS: u8 = 0x50;
 
     pub const DONE: u8 = 0x80;
@@ -75,6 +76,7 @@ pub mod opcode {
     pub const QUEUE_DECLARED: u8 = 0xC3;
     pub const QUEUES: u8 = 0xC5;
     pub const EXCHANGES: u8 = 0xC8;
+    pub const BINDINGS: u8 = 0xC9;
     pub const STATS_OK: u8 = 0xD0;
     pub const ERROR: u8 = 0xFF;
 
@@ -176,6 +178,8 @@ messages! {
         Bind(Bind) = opcode::BIND,
         /// 0x4A: the body is the same as `Bind`'s.
         Unbind(Bind) = opcode::UNBIND,
+        /// 0x4B.
+        ListBindings(ListBindings) = opcode::LIST_BINDINGS,
         /// 0x50.
         Stats(Stats) = opcode::STATS,
     }
@@ -208,6 +212,8 @@ messages! {
         Queues(Queues) = opcode::QUEUES,
         /// 0xC8: answers `ListExchanges`.
         Exchanges(Exchanges) = opcode::EXCHANGES,
+        /// 0xC9: answers `ListBindings`.
+        Bindings(Bindings) = opcode::BINDINGS,
         /// 0xD0: answers `Stats`.
         StatsOk(StatsOk) = opcode::STATS_OK,
     }
