@@ -138,6 +138,14 @@ impl Engine {
         self.storage.sync()
     }
 
+    /// Tells the engine that the storage backend completed reads it had started (reads that
+    /// answered [`StorageError::Pending`]): dispatches again the queues that waited for them.
+    pub fn storage_progress(&mut self, now: Millis) {
+        let waiting = std::mem::take(&mut self.broker.waiting_for_storage);
+        self.broker.touched.extend(waiting);
+        self.settle(now);
+    }
+
     /// Takes the next completion to deliver, if any.
     pub fn poll_output(&mut self) -> Option<Output> {
         self.outputs.pop_front()

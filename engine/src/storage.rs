@@ -148,6 +148,10 @@ pub enum StorageError {
     /// The partition or topic is not in the store.
     #[error("unknown partition {0:?}")]
     UnknownPartition(TopicPartition),
+    /// A read was started and completes later: the caller tries again once the backend has
+    /// reported progress (see [`crate::Engine::storage_progress`]). Never returned by writes.
+    #[error("storage read in progress")]
+    Pending,
 }
 
 /// A storage backend. Calls complete before they return; a write that returned `Ok` is in the

@@ -17,7 +17,7 @@ use crate::queue::args::QueueArgs;
 use crate::queue::consumer::{Channel, Consumer};
 use crate::queue::{Queue, QueuedMessage};
 use crate::record::Record;
-use crate::storage::TopicPartition;
+use crate::storage::{StorageError, TopicPartition};
 use crate::topics::validate_topic_name;
 use crate::value::{Value, table_get};
 use crate::vhost::{Definition, queue_key, queue_res};
@@ -245,8 +245,14 @@ impl Engine {
                     capped = true;
                     break;
                 }
-                let Ok(fetched) = self.fetch(&tp, next, FETCH_BYTES) else {
-                    break;
+                let fetched = match self.fetch(&tp, next, FETCH_BYTES) {
+                    Ok(fetched) => fetched,
+                    Err(EngineError::Storage(StorageError::Pending)) => {
+                        let key = (vhost.to_owned(), q.name.clone());
+                        self.broker.waiting_for_storage.insert(key);
+                        break;
+                    }
+                    Err(_) => break,
                 };
                 let records = fetched.batches.into_iter().flat_map(|b| b.records);
                 let before = rounds;

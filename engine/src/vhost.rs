@@ -74,6 +74,9 @@ pub(crate) struct BrokerState {
     pub(crate) touched: BTreeSet<(String, String)>,
     /// Queues whose dispatch stopped at the per-call cap with credit left.
     pub(crate) pending: BTreeSet<(String, String)>,
+    /// Queues whose dispatch stopped at a storage read still in progress
+    /// ([`crate::StorageError::Pending`]); dispatched again by [`crate::Engine::storage_progress`].
+    pub(crate) waiting_for_storage: BTreeSet<(String, String)>,
     pub(crate) dead_letters: VecDeque<DeadLetter>,
     /// Stored messages to remove once their dead-lettered copies are stored: (store key, id).
     pub(crate) removals: Vec<(String, u64)>,
