@@ -10,6 +10,7 @@ use crate::message::{ConnId, Consume, GetOk};
 use crate::queue::consumer::{Consumer, Unacked};
 use crate::queue::dead_letter::Reason;
 use crate::queue_ops::generated_name;
+use crate::stream::StreamStart;
 use crate::vhost::{queue_res, store_key};
 use crate::{Engine, Millis, WallMillis};
 
@@ -145,7 +146,12 @@ impl Engine {
     ) -> Result<String, BrokerError> {
         self.broker.observe(now, None);
         self.vhost_mut(vhost)?;
-        let stream_offset = self.stream_start(now, conn, channel, vhost, &c)?;
+        let (stream_offset, stream_from_ms) =
+            match self.stream_start(now, conn, channel, vhost, &c)? {
+                None => (None, None),
+                Some(StreamStart::Offset(o)) => (Some(o), None),
+                Some(StreamStart::Timestamp(ms)) => (None, Some(ms)),
+            };
         let tag = match c.consumer_tag.is_empty() {
             true => generated_name(&mut self.rng, "amq.ctag-"),
             false => c.consumer_tag.clone(),
@@ -176,6 +182,7 @@ impl Engine {
             prefetch: ch.prefetch,
             unacked: 0,
             stream_offset,
+            stream_from_ms,
         });
         q.had_consumers = true;
         q.last_used = now;

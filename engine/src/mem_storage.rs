@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use bytes::Bytes;
 
 use crate::batch::BatchHeader;
-use crate::producer::last_sequence;
+use crate::producer::{RecentBatches, last_sequence};
 use crate::storage::{
     CommittedOffset, EncodedBatch, PartitionState, ProducerSnapshot, RecoveredState,
     RetentionPolicy, Storage, StorageError, TopicMeta, TopicPartition,
@@ -79,24 +79,19 @@ impl Inner {
 }
 
 fn producer_snapshots(p: &MemPartition) -> Result<Vec<ProducerSnapshot>, StorageError> {
-    let mut last = BTreeMap::new();
+    let mut recent = RecentBatches::default();
     for batch in p.batches.values() {
         let h =
             BatchHeader::parse(&batch.bytes).map_err(|e| StorageError::Corrupt(e.to_string()))?;
-        if h.producer_id >= 0 {
-            last.insert(h.producer_id, h);
-        }
-    }
-    Ok(last
-        .into_values()
-        .map(|h| ProducerSnapshot {
+        recent.observe(ProducerSnapshot {
             producer_id: h.producer_id,
             producer_epoch: h.producer_epoch,
             first_sequence: h.base_sequence,
             last_sequence: last_sequence(h.base_sequence, h.record_count as usize),
             base_offset: h.base_offset,
-        })
-        .collect())
+        });
+    }
+    Ok(recent.into_snapshots())
 }
 
 impl Storage for MemStorage {

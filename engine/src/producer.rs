@@ -28,6 +28,26 @@ pub struct ProducerEntry {
     pub batches: VecDeque<SeqRange>,
 }
 
+impl ProducerEntry {
+    /// The base offset of a remembered batch with sequences `first..=last`, or of
+    /// consecutive remembered parts that together have them (a batch stored in parts and
+    /// recovered so).
+    fn duplicate_of(&self, first: i32, last: i32) -> Option<i64> {
+        let start = self.batches.iter().position(|b| b.first == first)?;
+        let mut expected = first;
+        for b in self.batches.range(start..) {
+            if b.first != expected {
+                return None;
+            }
+            if b.last == last {
+                return Some(self.batches[start].base_offset);
+            }
+            expected = next_sequence(b.last);
+        }
+        None
+    }
+}
+
 /// Verdict on an incoming idempotent batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SeqCheck {
@@ -53,26 +73,61 @@ pub struct Producers {
     entries: BTreeMap<i64, ProducerEntry>,
 }
 
+/// How many stored batches per producer recovery hands back. A produce batch may be stored
+/// as several batches (compression splits it), so this covers [`RECENT_BATCHES`] produce
+/// batches of up to that many parts each.
+pub const RECOVERED_PARTS: usize = RECENT_BATCHES * 16;
+
+/// Collects, from stored batches seen in log order, the last [`RECOVERED_PARTS`] of every
+/// producer: what recovery hands back so that retries of any batch a producer may still have
+/// in flight are recognised as duplicates after a restart.
+#[derive(Debug, Default)]
+pub struct RecentBatches {
+    by_producer: BTreeMap<i64, VecDeque<ProducerSnapshot>>,
+}
+
+impl RecentBatches {
+    /// Records the next batch of the log (batches without a producer id are ignored).
+    pub fn observe(&mut self, s: ProducerSnapshot) {
+        if s.producer_id < 0 {
+            return;
+        }
+        let recent = self.by_producer.entry(s.producer_id).or_default();
+        if recent.len() == RECOVERED_PARTS {
+            recent.pop_front();
+        }
+        recent.push_back(s);
+    }
+
+    /// The collected batches, per producer oldest first.
+    pub fn into_snapshots(self) -> Vec<ProducerSnapshot> {
+        self.by_producer.into_values().flatten().collect()
+    }
+}
+
 impl Producers {
-    /// Rebuilds the state from recovered snapshots.
+    /// Rebuilds the state from recovered snapshots (per producer oldest first; a batch with
+    /// a newer epoch replaces what came before it). All of them are kept until the producer
+    /// appends again.
     pub fn from_snapshots(snapshots: &[ProducerSnapshot]) -> Self {
-        let entries = snapshots
-            .iter()
-            .map(|s| {
-                let range = SeqRange {
-                    first: s.first_sequence,
-                    last: s.last_sequence,
-                    base_offset: s.base_offset,
-                };
-                (
-                    s.producer_id,
-                    ProducerEntry {
-                        epoch: s.producer_epoch,
-                        batches: [range].into(),
-                    },
-                )
-            })
-            .collect();
+        let mut entries: BTreeMap<i64, ProducerEntry> = BTreeMap::new();
+        for s in snapshots {
+            let entry = entries
+                .entry(s.producer_id)
+                .or_insert_with(|| ProducerEntry {
+                    epoch: s.producer_epoch,
+                    batches: VecDeque::new(),
+                });
+            if entry.epoch != s.producer_epoch {
+                entry.epoch = s.producer_epoch;
+                entry.batches.clear();
+            }
+            entry.batches.push_back(SeqRange {
+                first: s.first_sequence,
+                last: s.last_sequence,
+                base_offset: s.base_offset,
+            });
+        }
         Self { entries }
     }
 
@@ -102,12 +157,8 @@ impl Producers {
             };
         }
         let last = last_sequence(base_sequence, count);
-        if let Some(dup) = entry
-            .batches
-            .iter()
-            .find(|b| b.first == base_sequence && b.last == last)
-        {
-            return Ok(SeqCheck::Duplicate(dup.base_offset));
+        if let Some(base_offset) = entry.duplicate_of(base_sequence, last) {
+            return Ok(SeqCheck::Duplicate(base_offset));
         }
         match entry.batches.back() {
             Some(prev) if base_sequence != next_sequence(prev.last) => {
@@ -130,7 +181,7 @@ impl Producers {
             entry.epoch = epoch;
             entry.batches.clear();
         }
-        if entry.batches.len() == RECENT_BATCHES {
+        while entry.batches.len() >= RECENT_BATCHES {
             entry.batches.pop_front();
         }
         entry.batches.push_back(range);
@@ -162,6 +213,29 @@ mod tests {
         assert_eq!(last_sequence(0, 1), 0);
         assert_eq!(last_sequence(i32::MAX, 2), 0);
         assert_eq!(next_sequence(i32::MAX), 0);
+    }
+
+    #[test]
+    fn recovery_keeps_the_recent_batches_so_older_retries_are_duplicates() {
+        let mut recent = RecentBatches::default();
+        for i in 0..8 {
+            recent.observe(ProducerSnapshot {
+                producer_id: 7,
+                producer_epoch: 0,
+                first_sequence: i * 10,
+                last_sequence: i * 10 + 9,
+                base_offset: i64::from(i) * 10,
+            });
+        }
+        let snapshots = recent.into_snapshots();
+        assert_eq!(snapshots.len(), 8);
+        let p = Producers::from_snapshots(&snapshots);
+        // The third-newest batch is retried after a restart: a duplicate, not out of order.
+        assert_eq!(p.check(7, 0, 50, 10).unwrap(), SeqCheck::Duplicate(50));
+        // A produce batch that was stored in two parts is retried whole.
+        assert_eq!(p.check(7, 0, 50, 20).unwrap(), SeqCheck::Duplicate(50));
+        assert!(p.check(7, 0, 50, 15).is_err(), "ends inside a stored part");
+        assert_eq!(p.check(7, 0, 80, 10).unwrap(), SeqCheck::Append);
     }
 
     #[test]

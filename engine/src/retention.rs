@@ -253,14 +253,20 @@ impl Engine {
             })
             .collect();
         for (tp, policy) in work {
-            let Some(start) = self.storage.apply_retention(&tp, &policy, wall)? else {
-                continue;
-            };
-            if let Some(part) = self.partitions.get_mut(&tp) {
-                part.log_start_offset = part.log_start_offset.max(start.min(part.next_offset));
+            if let Some(start) = self.storage.apply_retention(&tp, &policy, wall)? {
+                self.retention_applied(&tp, start);
             }
         }
         Ok(())
+    }
+
+    /// Moves a partition's log start offset forward to `start`, the first offset the storage
+    /// still holds after applying retention (for backends that report it later than
+    /// [`crate::Storage::apply_retention`] returns).
+    pub fn retention_applied(&mut self, tp: &TopicPartition, start: i64) {
+        if let Some(part) = self.partitions.get_mut(tp) {
+            part.log_start_offset = part.log_start_offset.max(start.min(part.next_offset));
+        }
     }
 }
 

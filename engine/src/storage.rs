@@ -78,7 +78,8 @@ pub struct PartitionState {
     pub log_start_offset: i64,
     /// Offset the next appended record gets (the high watermark on one broker).
     pub next_offset: i64,
-    /// The last batch of every idempotent producer seen in this partition.
+    /// The last batches (up to [`crate::producer::RECENT_BATCHES`]) of every idempotent
+    /// producer seen in this partition, per producer oldest first.
     pub producers: Vec<ProducerSnapshot>,
 }
 

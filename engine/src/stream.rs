@@ -30,6 +30,15 @@ pub(crate) const TOPIC_EXCHANGE_VHOST: &str = "/";
 const FETCH_BYTES: usize = 256 * 1024;
 
 /// Partition 0 of a stream's topic: what stream consumers read and publishes append to.
+/// Where a new stream consumer starts reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StreamStart {
+    /// At this offset.
+    Offset(i64),
+    /// At the first record stamped at or after this time (ms since the epoch).
+    Timestamp(i64),
+}
+
 pub(crate) fn stream_tp(name: &str) -> TopicPartition {
     TopicPartition {
         topic: name.to_owned(),
@@ -150,7 +159,7 @@ impl Engine {
         channel: u16,
         vhost: &str,
         c: &Consume,
-    ) -> Result<Option<i64>, BrokerError> {
+    ) -> Result<Option<StreamStart>, BrokerError> {
         let v = self.broker.vhosts.get(vhost);
         if !v
             .and_then(|v| v.queues.get(&c.queue))
@@ -177,7 +186,7 @@ impl Engine {
         self.stream_offset_arg(&c.queue, arg, wall, &res).map(Some)
     }
 
-    /// The offset `x-stream-offset` names: `first`, `last` (the last record), `next` (the
+    /// Where `x-stream-offset` starts: `first`, `last` (the last record), `next` (the
     /// default), an integer offset (clamped to the log), a timestamp (seconds: the first
     /// record stamped at or after it) or an age such as `1h` (the same from now minus it).
     fn stream_offset_arg(
@@ -186,22 +195,23 @@ impl Engine {
         arg: Option<&Value>,
         wall: WallMillis,
         res: &str,
-    ) -> Result<i64, BrokerError> {
+    ) -> Result<StreamStart, BrokerError> {
         let tp = stream_tp(topic);
         let offs = self
             .partition_offsets(&tp)
             .map_err(|e| broker_err(e, res))?;
         let (first, next) = (offs.log_start_offset, offs.high_watermark);
+        let at = |o: i64| Ok(StreamStart::Offset(o));
         let at_ms = match arg {
-            None => return Ok(next),
+            None => return at(next),
             Some(v) if v.as_int().is_some() => {
-                return Ok(v.as_int().expect("checked").clamp(first, next));
+                return at(v.as_int().expect("checked").clamp(first, next));
             }
             Some(Value::Timestamp(s)) => i64::try_from(*s).unwrap_or(i64::MAX / 1000) * 1000,
             Some(v) => match text(v) {
-                Some("first") => return Ok(first),
-                Some("last") => return Ok((next - 1).max(first)),
-                Some("next") => return Ok(next),
+                Some("first") => return at(first),
+                Some("last") => return at((next - 1).max(first)),
+                Some("next") => return at(next),
                 Some(age) if parse_age(age).is_some() => wall - parse_age(age).expect("checked"),
                 _ => {
                     return Err(BrokerError::PreconditionFailed(format!(
@@ -211,10 +221,33 @@ impl Engine {
                 }
             },
         };
-        let found = self
-            .offset_for_timestamp(&tp, at_ms.max(0))
-            .map_err(|e| broker_err(e, res))?;
-        Ok(found.map_or(next, |(o, _)| o.max(first)))
+        Ok(StreamStart::Timestamp(at_ms.max(0)))
+    }
+
+    /// Looks up the start offset of a stream consumer that starts at a time. Returns false
+    /// while the lookup waits for a storage read (the queue is dispatched again after it).
+    fn resolve_stream_start(&mut self, vhost: &str, q: &mut Queue, i: usize) -> bool {
+        let Some(at_ms) = q.consumers[i].stream_from_ms else {
+            return true;
+        };
+        let tp = stream_tp(&q.name);
+        let Ok(offs) = self.partition_offsets(&tp) else {
+            return false;
+        };
+        let found = match self.offset_for_timestamp(&tp, at_ms) {
+            Ok(found) => found,
+            Err(EngineError::Storage(StorageError::Pending)) => {
+                let key = (vhost.to_owned(), q.name.clone());
+                self.broker.waiting_for_storage.insert(key);
+                return false;
+            }
+            Err(_) => None,
+        };
+        let c = &mut q.consumers[i];
+        c.stream_from_ms = None;
+        c.stream_offset =
+            Some(found.map_or(offs.high_watermark, |(o, _)| o.max(offs.log_start_offset)));
+        true
     }
 
     /// Whether a stream consumer may get another delivery now.
@@ -234,6 +267,9 @@ impl Engine {
         };
         let mut capped = false;
         for i in 0..q.consumers.len() {
+            if !self.resolve_stream_start(vhost, q, i) {
+                continue;
+            }
             let mut rounds = 0;
             while let Some(next) = q.consumers[i].stream_offset {
                 let next = next.max(offs.log_start_offset);

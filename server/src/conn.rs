@@ -1,5 +1,6 @@
 //! One client connection: socket, buffers and the readiness bookkeeping around them.
 
+use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 
@@ -42,6 +43,12 @@ pub struct Conn {
     pub rbuf: BytesMut,
     /// Encoded responses not yet written.
     pub wbuf: BytesMut,
+    /// Bytes written to the socket so far.
+    flushed: u64,
+    /// Output that waits for a storage barrier: (end of that output counted like `flushed`,
+    /// barrier generation), oldest first. Output before a fence's end is written only once
+    /// the fence is released.
+    fences: VecDeque<(u64, u64)>,
     /// The peer closed its side, or reading failed.
     pub read_closed: bool,
     /// Close once `wbuf` is flushed (after a fatal protocol error or a finished HTTP reply).
@@ -67,6 +74,8 @@ impl Conn {
             serial,
             rbuf: BytesMut::with_capacity(8 * 1024),
             wbuf: BytesMut::new(),
+            flushed: 0,
+            fences: VecDeque::new(),
             read_closed: false,
             close_after_flush: false,
             broken: false,
@@ -119,13 +128,38 @@ impl Conn {
         !self.read_closed
     }
 
-    /// Writes as much of `wbuf` as the socket takes.
+    /// Holds the output buffered so far until sync `generation` is durable.
+    pub fn fence(&mut self, generation: u64) {
+        let end = self.flushed + self.wbuf.len() as u64;
+        if self.wbuf.is_empty() || self.fences.back().is_some_and(|f| f.0 == end) {
+            return;
+        }
+        self.fences.push_back((end, generation));
+    }
+
+    /// Releases the output that waited for syncs up to `generation`. Returns whether any did.
+    pub fn release(&mut self, generation: u64) -> bool {
+        let before = self.fences.len();
+        while self.fences.front().is_some_and(|f| f.1 <= generation) {
+            self.fences.pop_front();
+        }
+        self.fences.len() != before
+    }
+
+    /// Whether some output waits for a sync.
+    pub fn fenced(&self) -> bool {
+        !self.fences.is_empty()
+    }
+
+    /// Writes as much of `wbuf` as the socket takes, unless some of it waits for a sync (the
+    /// oldest unwritten bytes are always behind the first fence, so then nothing may go).
     pub fn flush(&mut self) {
-        while !self.wbuf.is_empty() && !self.broken {
+        while !self.wbuf.is_empty() && !self.broken && !self.fenced() {
             match self.sock.write(&self.wbuf) {
                 Ok(0) => self.broken = true,
                 Ok(n) => {
                     let _ = self.wbuf.split_to(n);
+                    self.flushed += n as u64;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

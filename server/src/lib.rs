@@ -24,7 +24,6 @@ use portask_engine::{Engine, EngineConfig, Storage};
 use crate::broker::Broker;
 use crate::config::{Backend, Config};
 use crate::conn::Kind;
-use crate::storage::tracked::{TrackedStorage, WriteCounter};
 use crate::worker::{Durability, Listener, Worker};
 
 /// Opens storage, binds the listeners, and serves until SIGTERM or SIGINT.
@@ -32,8 +31,9 @@ pub fn serve(config: Config) -> io::Result<()> {
     for warning in &config.warnings {
         eprintln!("portask: {warning}");
     }
-    let writes = WriteCounter::default();
-    let storage = Box::new(TrackedStorage::new(open_storage(&config)?, writes.clone()));
+    let retry_io = config.storage.backend == Backend::Redis;
+    let (storage, storage_events) = storage::offload::start(open_storage(&config)?, retry_io)?;
+    let storage = Box::new(storage);
     let mut engine = Engine::open(engine_config(&config), storage, 0).map_err(io::Error::other)?;
     engine.set_retention_defaults(portask_engine::retention::RetentionDefaults {
         retention_ms: config.storage.retention_ms,
@@ -74,12 +74,12 @@ pub fn serve(config: Config) -> io::Result<()> {
     let durability = Durability {
         policy: config.storage.fsync,
         interval_ms: config.storage.fsync_interval_ms,
-        writes: Some(writes),
     };
     let adaptive = broker.engine.config().compression.default.adaptive;
     let memory_limit = config.compression.memory_limit_bytes.unwrap_or(0);
-    let mut worker = Worker::new(vec![kafka, amqp, portask, admin], broker, signal_pipe()?)?
-        .with_durability(durability);
+    let listeners = vec![kafka, amqp, portask, admin];
+    let mut worker =
+        Worker::new(listeners, broker, signal_pipe()?, storage_events)?.with_durability(durability);
     if adaptive {
         worker = worker.with_load_sampling(memory_limit);
     }
@@ -103,7 +103,7 @@ fn amqp_settings(config: &Config) -> Result<amqp::AmqpSettings, config::ConfigEr
     })
 }
 
-fn open_storage(config: &Config) -> io::Result<Box<dyn Storage>> {
+fn open_storage(config: &Config) -> io::Result<Box<dyn Storage + Send>> {
     Ok(match config.storage.backend {
         Backend::Memory => Box::new(portask_engine::MemStorage::default()),
         Backend::Redis => {

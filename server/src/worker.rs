@@ -1,12 +1,13 @@
 //! The event loop: one `mio::Poll` owning the listeners, the connections and the broker.
 //!
-//! Each turn: poll, serve the ready connections (responses go to per-connection write
-//! buffers), complete parked work, then the sync barrier, then write the buffers out. With
-//! `storage.fsync = "always"` the barrier fsyncs storage when anything was written during the
-//! turn, so no acknowledgement reaches a socket before the data it covers is durable, and all
-//! the requests of a turn share one fsync (group commit). Nothing writes to a socket between
-//! the first request of a turn and its barrier: `serve` writes a connection's old output only
-//! before running that connection's requests, and each connection is served once per turn.
+//! Each turn: poll, take what the storage thread completed, serve the ready connections
+//! (responses go to per-connection write buffers), complete parked work, then write the
+//! buffers out. Storage IO runs on the storage thread ([`crate::storage::offload`]). A turn
+//! that wrote anything asks for a barrier and fences the output of the connections with
+//! the barrier's generation: that output reaches the socket only once the writes before
+//! the barrier are applied and, with `storage.fsync = "always"`, durable. So no
+//! acknowledgement is sent before the data it covers is stored, all the requests of a turn
+//! share one fsync (group commit), and the loop goes on serving while the storage works.
 
 use std::io;
 use std::net::SocketAddr;
@@ -20,12 +21,14 @@ use crate::broker::Broker;
 use crate::config::FsyncPolicy;
 use crate::conn::{Conn, Kind};
 use crate::load::LoadSampler;
-use crate::storage::tracked::WriteCounter;
+use crate::storage::offload::{Completion, StorageEvents};
 use crate::{admin, amqp, kafka, portask};
 use portask_engine::StorageError;
 
 /// Token of the signal pipe.
 const SIGNALS: Token = Token(0);
+/// Token of the storage thread's waker.
+const STORAGE: Token = Token(15);
 /// Tokens of listeners start here; connections start at `FIRST_CONN`.
 const FIRST_LISTENER: usize = 1;
 const FIRST_CONN: usize = 16;
@@ -67,9 +70,6 @@ pub struct Durability {
     pub policy: FsyncPolicy,
     /// Period of the fsync with [`FsyncPolicy::IntervalMs`].
     pub interval_ms: u64,
-    /// The counter of the [`TrackedStorage`] the broker writes through; without one, the
-    /// worker assumes every turn may have written.
-    pub writes: Option<WriteCounter>,
 }
 
 impl Default for Durability {
@@ -77,7 +77,6 @@ impl Default for Durability {
         Self {
             policy: FsyncPolicy::Always,
             interval_ms: 100,
-            writes: None,
         }
     }
 }
@@ -93,6 +92,12 @@ pub struct Worker {
     next_serial: u32,
     still_ready: Vec<usize>,
     durability: Durability,
+    /// The storage thread's completions and syncs.
+    storage: StorageEvents,
+    /// The newest barrier generation reported done.
+    barrier_done: u64,
+    /// Connections not served while the storage thread has too much to write.
+    deferred: Vec<usize>,
     /// With [`FsyncPolicy::IntervalMs`]: when the oldest unsynced write must be synced
     /// (monotonic ms).
     sync_due: Option<u64>,
@@ -101,9 +106,16 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// Registers the listeners and the signal pipe's read end.
-    pub fn new(listeners: Vec<Listener>, broker: Broker, signals: UnixStream) -> io::Result<Self> {
+    /// Registers the listeners and the signal pipe's read end, and lets the storage thread
+    /// behind `storage` wake the loop.
+    pub fn new(
+        listeners: Vec<Listener>,
+        broker: Broker,
+        signals: UnixStream,
+        storage: StorageEvents,
+    ) -> io::Result<Self> {
         let poll = Poll::new()?;
+        storage.set_waker(mio::Waker::new(poll.registry(), STORAGE)?);
         let mut worker = Self {
             poll,
             listeners,
@@ -114,6 +126,9 @@ impl Worker {
             next_serial: 0,
             still_ready: Vec::new(),
             durability: Durability::default(),
+            storage,
+            barrier_done: 0,
+            deferred: Vec::new(),
             sync_due: None,
             load: None,
         };
@@ -170,11 +185,19 @@ impl Worker {
             for event in &events {
                 match event.token() {
                     SIGNALS => return self.shut_down(),
+                    STORAGE => {}
                     Token(t) if t < FIRST_CONN => self.accept(t - FIRST_LISTENER),
                     Token(t) => dirty.push(t - FIRST_CONN),
                 }
             }
-            // Once per turn: a second `serve` would write out the first one's unsynced acks.
+            self.storage_completions(now);
+            // While the storage thread is behind, requests wait (back-pressure on clients).
+            if self.storage.backlog_high() {
+                self.deferred.append(&mut dirty);
+            } else {
+                dirty.append(&mut self.deferred);
+            }
+            // Once per turn, so each connection's output of the turn gets one fence.
             dirty.sort_unstable();
             dirty.dedup();
             let turn_started = Instant::now();
@@ -188,14 +211,73 @@ impl Worker {
             self.observe_load(now);
             dirty.sort_unstable();
             dirty.dedup();
-            if self.durability.policy == FsyncPolicy::Always && !self.sync_barrier() {
-                continue;
-            }
+            self.request_sync();
             for key in dirty {
                 self.finish(key);
             }
-            if self.durability.policy == FsyncPolicy::IntervalMs {
-                self.sync_on_interval();
+        }
+    }
+
+    /// After a turn that wrote, fences the output of the connections behind a storage
+    /// barrier: with `always` the barrier fsyncs, so acknowledgements wait until
+    /// their data is durable; with the other policies it only waits until the writes are
+    /// applied (in the page cache, which survives the broker's own crash). With
+    /// `interval_ms`, an fsync also runs once the oldest unsynced write is that old.
+    fn request_sync(&mut self) {
+        let wrote = self.storage.take_unsynced();
+        let policy = self.durability.policy;
+        let generation = match wrote {
+            true => self.storage.barrier(policy == FsyncPolicy::Always),
+            // Output that wrote nothing can still report on data whose barrier is pending
+            // (a retried produce answered as a duplicate): it waits for that barrier too.
+            false => self.storage.last_barrier(),
+        };
+        if generation > self.barrier_done {
+            // Every connection, not only the served ones: output can be produced for any
+            // (deliveries, group replies), and none of it may pass the data it reports on.
+            for (_, conn) in &mut self.conns {
+                conn.fence(generation);
+            }
+        }
+        if policy == FsyncPolicy::IntervalMs {
+            let now = self.started.elapsed().as_millis() as u64;
+            if wrote && self.sync_due.is_none() {
+                self.sync_due = Some(now + self.durability.interval_ms);
+            }
+            if self.sync_due.is_some_and(|due| now >= due) {
+                self.sync_due = None;
+                self.storage.barrier(true);
+            }
+        }
+    }
+
+    /// Takes what the storage thread completed: releases output that waited for a sync,
+    /// re-runs what waited for a read, and moves log start offsets after retention.
+    fn storage_completions(&mut self, now: Now) {
+        for completion in self.storage.take_completions() {
+            match completion {
+                Completion::Synced {
+                    generation,
+                    result: Ok(()),
+                } => {
+                    self.barrier_done = self.barrier_done.max(generation);
+                    let released: Vec<usize> = (self.conns.iter_mut())
+                        .filter_map(|(key, c)| c.release(generation).then_some(key))
+                        .collect();
+                    for key in released {
+                        self.finish(key);
+                    }
+                }
+                Completion::Synced { result: Err(e), .. } => self.sync_failed(&e),
+                Completion::ReadsDone => {
+                    self.broker.data_arrived = true;
+                    self.broker.engine.storage_progress(now.mono);
+                }
+                Completion::Retention { tp, start } => {
+                    if let Some(start) = start {
+                        self.broker.engine.retention_applied(&tp, start);
+                    }
+                }
             }
         }
     }
@@ -211,46 +293,6 @@ impl Worker {
                 "portask: compression: {:?} -> {:?}: {}",
                 d.from, d.to, d.reason
             );
-        }
-    }
-
-    /// Whether anything may have been written since the last successful sync.
-    fn unsynced(&self) -> bool {
-        self.durability.writes.as_ref().is_none_or(|w| w.get() > 0)
-    }
-
-    /// Syncs storage if anything was written since the last sync. On failure, closes every
-    /// connection without writing its pending output (acknowledgements of data that may not
-    /// be durable) and returns false.
-    fn sync_barrier(&mut self) -> bool {
-        if !self.unsynced() {
-            return true;
-        }
-        match self.broker.sync() {
-            Ok(()) => true,
-            Err(e) => {
-                self.sync_failed(&e);
-                false
-            }
-        }
-    }
-
-    /// With [`FsyncPolicy::IntervalMs`]: starts the timer at the first unsynced write and
-    /// syncs when it expires.
-    fn sync_on_interval(&mut self) {
-        if !self.unsynced() {
-            self.sync_due = None;
-            return;
-        }
-        let now = self.started.elapsed().as_millis() as u64;
-        let due = *self
-            .sync_due
-            .get_or_insert(now + self.durability.interval_ms);
-        if now >= due {
-            self.sync_due = None;
-            if let Err(e) = self.broker.sync() {
-                self.sync_failed(&e);
-            }
         }
     }
 
@@ -270,10 +312,8 @@ impl Worker {
             self.broker.connection_closed(conn.id(key));
         }
         self.still_ready.clear();
+        self.deferred.clear();
         self.sync_due = None;
-        if let Some(w) = &self.durability.writes {
-            w.reset();
-        }
     }
 
     fn poll_timeout(&self) -> Option<Duration> {
@@ -421,6 +461,7 @@ impl Worker {
         let synced = self.broker.sync();
         for (key, conn) in &mut self.conns {
             if synced.is_ok() {
+                conn.release(u64::MAX);
                 conn.flush();
             }
             self.broker.connection_closed(conn.id(key));

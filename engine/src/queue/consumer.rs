@@ -19,6 +19,9 @@ pub(crate) struct Consumer {
     pub(crate) unacked: u32,
     /// Stream queues: the next offset to deliver (partition 0 of the topic).
     pub(crate) stream_offset: Option<i64>,
+    /// Stream queues: a start time (ms) whose first record is still to be looked up; the
+    /// lookup runs at the consumer's first dispatch, as storage reads may complete later.
+    pub(crate) stream_from_ms: Option<i64>,
 }
 
 impl Consumer {

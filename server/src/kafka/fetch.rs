@@ -1,7 +1,7 @@
 //! Fetch, with long-polling: a fetch that finds fewer than `min_bytes` parks until records
 //! arrive or `max_wait_ms` passes.
 
-use portask_engine::{EngineError, TopicPartition};
+use portask_engine::{EngineError, StorageError, TopicPartition};
 use portask_kafka::api::ResponseBody;
 use portask_kafka::error_codes as code;
 use portask_kafka::generated::{FetchRequest, FetchResponse, fetch_response};
@@ -26,8 +26,9 @@ pub(crate) fn fetch(ctx: &mut Ctx<'_>, req: FetchRequest) -> Handled {
     }
 }
 
-/// Reads what `req` asks for. Returns `None` when fewer than `min_bytes` are available and
-/// the deadline has not passed (`due` false), so the request stays parked.
+/// Reads what `req` asks for. Returns `None` when fewer than `min_bytes` are available, or a
+/// storage read is still in progress, and the deadline has not passed (`due` false), so the
+/// request stays parked (and runs again when records arrive or the storage reports progress).
 pub(crate) fn complete(
     broker: &mut Broker,
     req: &FetchRequest,
@@ -37,6 +38,7 @@ pub(crate) fn complete(
     let max_bytes = usize::try_from(req.max_bytes).unwrap_or(0).max(1);
     let mut total = 0usize;
     let mut any_error = false;
+    let mut reading = false;
     let mut responses = Vec::with_capacity(req.topics.len());
     for topic in &req.topics {
         let name = if version >= TOPIC_ID_MIN_VERSION {
@@ -52,7 +54,8 @@ pub(crate) fn complete(
             .iter()
             .map(|p| {
                 let budget = max_bytes.saturating_sub(total);
-                let part = read_partition(broker, name.as_deref(), p, budget, version);
+                let part =
+                    read_partition(broker, name.as_deref(), p, budget, version, &mut reading);
                 total += part.records.as_ref().map_or(0, bytes::Bytes::len);
                 any_error |= part.error_code != code::NONE;
                 part
@@ -66,7 +69,7 @@ pub(crate) fn complete(
         });
     }
     let enough = total > 0 && total >= usize::try_from(req.min_bytes).unwrap_or(0);
-    if !(due || enough || any_error) {
+    if !due && (reading || !(enough || any_error)) {
         return None;
     }
     Some(ResponseBody::Fetch(FetchResponse {
@@ -81,6 +84,7 @@ fn read_partition(
     p: &portask_kafka::generated::fetch_request::FetchPartition,
     budget: usize,
     version: i16,
+    reading: &mut bool,
 ) -> fetch_response::PartitionData {
     let unknown = if version >= TOPIC_ID_MIN_VERSION {
         code::UNKNOWN_TOPIC_ID
@@ -95,8 +99,7 @@ fn read_partition(
         partition: p.partition,
     };
     let engine = &mut broker.engine;
-    let result = if budget == 0 {
-        // The response is full: report offsets only, the client asks again.
+    let offsets_only = |engine: &mut portask_engine::Engine| {
         engine.partition_offsets(&tp).map(|o| {
             (
                 o.high_watermark,
@@ -105,19 +108,30 @@ fn read_partition(
                 None,
             )
         })
+    };
+    let result = if budget == 0 {
+        // The response is full: report offsets only, the client asks again.
+        offsets_only(engine)
     } else {
         let max = usize::try_from(p.partition_max_bytes)
             .unwrap_or(0)
             .clamp(1, budget);
-        engine.fetch(&tp, p.fetch_offset, max).map(|f| {
-            let records = (!f.batches.is_empty()).then(|| to_kafka(f.batches));
-            (
-                f.high_watermark,
-                f.last_stable_offset,
-                f.log_start_offset,
-                records,
-            )
-        })
+        match engine.fetch(&tp, p.fetch_offset, max) {
+            Ok(f) => {
+                let records = (!f.batches.is_empty()).then(|| to_kafka(f.batches));
+                Ok((
+                    f.high_watermark,
+                    f.last_stable_offset,
+                    f.log_start_offset,
+                    records,
+                ))
+            }
+            Err(EngineError::Storage(StorageError::Pending)) => {
+                *reading = true;
+                offsets_only(engine)
+            }
+            Err(e) => Err(e),
+        }
     };
     match result {
         Ok((high_watermark, last_stable_offset, log_start_offset, records)) => {

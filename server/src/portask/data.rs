@@ -3,7 +3,8 @@
 use std::collections::BTreeMap;
 
 use portask_engine::{
-    Consume as EngineConsume, ProduceBatch, Publish as EnginePublish, TopicPartition,
+    Consume as EngineConsume, EngineError, ProduceBatch, Publish as EnginePublish, StorageError,
+    TopicPartition,
 };
 use portask_protocol::body::{
     Ack, Commit, Consume, ConsumeOk, Fetch, FetchOk, Nack, Publish, PublishOk, PublishResult,
@@ -109,16 +110,19 @@ fn publish_topic(
     Ok(results)
 }
 
-pub(super) fn fetch(broker: &mut Broker, f: Fetch) -> Result<Response, Failure> {
+/// Answers a Fetch; `None` while the storage is still reading the records (the fetch is
+/// tried again after the storage reports progress).
+pub(super) fn fetch(broker: &mut Broker, f: &Fetch) -> Result<Option<Response>, Failure> {
     let tp = TopicPartition {
-        topic: f.topic,
+        topic: f.topic.clone(),
         partition: f.partition,
     };
     let max_bytes = usize::try_from(f.max_bytes).unwrap_or(usize::MAX).max(1);
-    let out = broker
-        .engine
-        .fetch(&tp, f.offset, max_bytes)
-        .map_err(engine_failure)?;
+    let out = match broker.engine.fetch(&tp, f.offset, max_bytes) {
+        Ok(out) => out,
+        Err(EngineError::Storage(StorageError::Pending)) => return Ok(None),
+        Err(e) => return Err(engine_failure(e)),
+    };
     let messages = out
         .batches
         .into_iter()
@@ -129,10 +133,10 @@ pub(super) fn fetch(broker: &mut Broker, f: Fetch) -> Result<Response, Failure> 
             message: convert::from_record(r),
         })
         .collect();
-    Ok(Response::FetchOk(FetchOk {
+    Ok(Some(Response::FetchOk(FetchOk {
         high_watermark: out.high_watermark,
         messages,
-    }))
+    })))
 }
 
 pub(super) fn commit(broker: &mut Broker, now: Now, c: Commit) -> Result<Response, Failure> {

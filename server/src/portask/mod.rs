@@ -13,7 +13,7 @@ mod groups;
 use std::collections::BTreeMap;
 
 use portask_engine::Output;
-use portask_protocol::body::{Delivery, Request};
+use portask_protocol::body::{Delivery, Fetch, Request};
 use portask_protocol::conn::server::{ServerConfig, ServerConn, ServerEvent};
 use portask_protocol::error::code;
 
@@ -41,6 +41,8 @@ pub struct Session {
     paused: bool,
     /// Subscribes waiting for their group, by correlation id.
     joins: BTreeMap<u64, groups::PendingJoin>,
+    /// Fetches waiting for a storage read: (correlation id, no reply wanted, request).
+    fetches: Vec<(u64, bool, Fetch)>,
 }
 
 impl std::fmt::Debug for Session {
@@ -60,6 +62,7 @@ impl Session {
             next_channel: 1,
             paused: false,
             joins: BTreeMap::new(),
+            fetches: Vec::new(),
         }
     }
 }
@@ -101,6 +104,7 @@ pub fn drive(conn: &mut Conn, id: u64, broker: &mut Broker, now: Now) {
             }
         }
     }
+    retry_fetches(&mut session, conn, broker);
     deliver(&mut session, conn, id, broker, now);
     if session.conn.is_closed() {
         conn.close_after_flush = true;
@@ -113,6 +117,29 @@ pub fn resume(conn: &mut Conn, id: u64, broker: &mut Broker, now: Now) -> bool {
     let before = conn.wbuf.len();
     drive(conn, id, broker, now);
     conn.wbuf.len() != before || conn.close_after_flush
+}
+
+/// Answers the fetches that waited for storage reads, once their reads completed.
+fn retry_fetches(session: &mut Session, conn: &mut Conn, broker: &mut Broker) {
+    if session.fetches.is_empty() {
+        return;
+    }
+    for (correlation_id, no_reply, f) in std::mem::take(&mut session.fetches) {
+        match data::fetch(broker, &f) {
+            Ok(Some(response)) if !no_reply => {
+                session
+                    .conn
+                    .send_response(correlation_id, &response, &mut conn.wbuf);
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => session.fetches.push((correlation_id, no_reply, f)),
+            Err((code, message)) => {
+                session
+                    .conn
+                    .send_error(correlation_id, code, &message, &mut conn.wbuf);
+            }
+        }
+    }
 }
 
 fn handle_event(
@@ -154,6 +181,19 @@ fn handle_event(
                 session.joins.insert(correlation_id, pending);
                 return;
             }
+            if let Request::Fetch(f) = request {
+                match data::fetch(broker, &f) {
+                    Ok(Some(response)) if !no_reply => {
+                        session.conn.send_response(correlation_id, &response, out);
+                    }
+                    Ok(Some(_)) => {}
+                    Ok(None) => session.fetches.push((correlation_id, no_reply, f)),
+                    Err((code, message)) => {
+                        session.conn.send_error(correlation_id, code, &message, out)
+                    }
+                }
+                return;
+            }
             match handle_request(session, id, broker, now, correlation_id, request) {
                 Ok(Some(response)) if !no_reply => {
                     session.conn.send_response(correlation_id, &response, out);
@@ -181,7 +221,6 @@ fn handle_request(
     Ok(Some(match request {
         Request::Ping(_) => Response::Pong(Pong {}),
         Request::Publish(p) => data::publish(broker, now, p)?,
-        Request::Fetch(f) => data::fetch(broker, f)?,
         Request::Commit(c) => data::commit(broker, now, c)?,
         Request::Consume(c) => {
             let channel = session.next_channel;

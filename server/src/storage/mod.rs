@@ -3,7 +3,7 @@
 //! [`disk`] is the embedded default: a segmented append-only log on local disk.
 
 pub mod disk;
+pub mod offload;
 pub mod redis;
-pub mod tracked;
 
 pub use disk::{DiskOptions, DiskStorage};

@@ -1,12 +1,12 @@
 //! One partition's log: its segments, log start offset and append/read paths.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use portask_engine::batch::BatchHeader;
+use portask_engine::producer::RecentBatches;
 use portask_engine::storage::{EncodedBatch, PartitionState, ProducerSnapshot, StorageError};
 
 use super::DiskOptions;
@@ -106,21 +106,19 @@ impl Partition {
             .expect("a partition always has a segment")
     }
 
-    /// The last batch of each idempotent producer in the active segment.
+    /// The last batches of each idempotent producer in the active segment.
     fn scan_producers(&mut self) -> Result<Vec<ProducerSnapshot>, StorageError> {
-        let mut by_id = BTreeMap::new();
+        let mut recent = RecentBatches::default();
         let active = self
             .segments
             .last_mut()
             .expect("a partition always has a segment");
         active.scan(active.base_offset, |_, h| {
-            if h.producer_id >= 0 {
-                by_id.insert(h.producer_id, snapshot(h));
-            }
+            recent.observe(snapshot(h));
             true
         })?;
         active.close_reader();
-        Ok(by_id.into_values().collect())
+        Ok(recent.into_snapshots())
     }
 
     /// Appends a batch whose base offset is the partition's next offset.

@@ -30,9 +30,11 @@
 //! definitions and every queue's messages (in id order, which is their append order: the
 //! engine hands out increasing ids per queue).
 //!
-//! Calls are synchronous on the broker's event loop. When the server is unreachable, a call
-//! fails quickly with [`StorageError::Io`] and the connection is reopened with back-off (see
-//! [`conn`]); nothing is acknowledged meanwhile, and service resumes without a restart.
+//! Calls run on the storage thread ([`crate::storage::offload`]), never on the event loop.
+//! When the server is unreachable, a call fails quickly with [`StorageError::Io`] and the
+//! connection is reopened with back-off (see [`conn`]); the storage thread retries the
+//! failed write until it lands and refuses new writes meanwhile, so nothing is acknowledged
+//! that is not stored, and service resumes without a restart.
 //! [`Storage::sync`] does nothing: what a written batch survives is the server's persistence
 //! configuration (`appendonly yes`, `appendfsync always` for no loss).
 
@@ -47,7 +49,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use portask_engine::batch::HEADER_LEN;
-use portask_engine::producer::last_sequence;
+use portask_engine::producer::{RecentBatches, last_sequence};
 use portask_engine::storage::{
     CommittedOffset, EncodedBatch, PartitionState, ProducerSnapshot, RecoveredState, Storage,
     StorageError, TopicMeta, TopicPartition,
@@ -228,27 +230,22 @@ impl RedisStorage {
         for (tp, ((next, start), card)) in tps.into_iter().zip(heads) {
             let log_start = start.unwrap_or(0);
             let mut next_offset = next.unwrap_or(0).max(log_start);
-            let mut producers: BTreeMap<i64, IndexEntry> = BTreeMap::new();
+            let mut producers = RecentBatches::default();
             if card > 0 {
                 let members = self.conn.run(|c| Self::read_index(c, &keys.index(&tp)))?;
                 for m in &members {
                     let e = IndexEntry::decode(m)?;
                     next_offset = next_offset.max(e.last + 1);
-                    if e.producer_id >= 0 {
-                        producers.insert(e.producer_id, e);
-                    }
+                    producers.observe(ProducerSnapshot {
+                        producer_id: e.producer_id,
+                        producer_epoch: e.producer_epoch,
+                        first_sequence: e.base_sequence,
+                        last_sequence: last_sequence(e.base_sequence, e.record_count() as usize),
+                        base_offset: e.base,
+                    });
                 }
             }
-            let snapshots = producers
-                .into_values()
-                .map(|e| ProducerSnapshot {
-                    producer_id: e.producer_id,
-                    producer_epoch: e.producer_epoch,
-                    first_sequence: e.base_sequence,
-                    last_sequence: last_sequence(e.base_sequence, e.record_count() as usize),
-                    base_offset: e.base,
-                })
-                .collect();
+            let snapshots = producers.into_snapshots();
             state.partitions.insert(
                 tp.clone(),
                 PartitionState {

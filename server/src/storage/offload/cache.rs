@@ -1,0 +1,239 @@
+//! What the loop can answer without the storage thread: the newest appended batches of each
+//! partition (the tail that consumers keep up with) and the results of completed reads.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use bytes::Bytes;
+use portask_engine::storage::{EncodedBatch, StorageError, TopicPartition};
+
+use super::command::{Read, ReadResult};
+
+/// The newest appended batches, up to a byte budget over all partitions; the oldest go first.
+#[derive(Debug)]
+pub(super) struct TailCache {
+    budget: usize,
+    bytes: usize,
+    /// Per partition, contiguous batches: (base offset, last offset, bytes).
+    parts: HashMap<TopicPartition, VecDeque<(i64, i64, Bytes)>>,
+    /// Every cached batch in append order, to evict the oldest first.
+    order: VecDeque<TopicPartition>,
+}
+
+impl TailCache {
+    pub(super) fn new(budget: usize) -> Self {
+        Self {
+            budget,
+            bytes: 0,
+            parts: HashMap::new(),
+            order: VecDeque::new(),
+        }
+    }
+
+    /// Remembers an appended batch (the partition's next one).
+    pub(super) fn append(&mut self, tp: &TopicPartition, batch: &EncodedBatch) {
+        let size = batch.bytes.len();
+        if size > self.budget {
+            self.forget(tp);
+            return;
+        }
+        let part = self.parts.entry(tp.clone()).or_default();
+        if part.back().is_some_and(|b| b.1 + 1 != batch.base_offset) {
+            // Not contiguous (never expected): start over so reads never skip offsets.
+            self.bytes -= part.iter().map(|b| b.2.len()).sum::<usize>();
+            part.clear();
+        }
+        part.push_back((batch.base_offset, batch.last_offset, batch.bytes.clone()));
+        self.bytes += size;
+        self.order.push_back(tp.clone());
+        while self.bytes > self.budget {
+            let Some(oldest) = self.order.pop_front() else {
+                break;
+            };
+            if let Some(part) = self.parts.get_mut(&oldest)
+                && let Some((_, _, b)) = part.pop_front()
+            {
+                self.bytes -= b.len();
+                if part.is_empty() {
+                    self.parts.remove(&oldest);
+                }
+            }
+        }
+    }
+
+    /// The batches from the one holding `offset` on, up to `max_bytes` (at least one), when
+    /// the cache holds `offset`.
+    pub(super) fn read(
+        &self,
+        tp: &TopicPartition,
+        offset: i64,
+        max_bytes: usize,
+    ) -> Option<Vec<Bytes>> {
+        let part = self.parts.get(tp)?;
+        if part.front()?.0 > offset {
+            return None;
+        }
+        let first = part.partition_point(|b| b.1 < offset);
+        let mut out = Vec::new();
+        let mut total = 0;
+        for (_, _, bytes) in part.range(first..) {
+            if !out.is_empty() && total + bytes.len() > max_bytes {
+                break;
+            }
+            total += bytes.len();
+            out.push(bytes.clone());
+        }
+        Some(out)
+    }
+
+    /// Drops the batches that end below `before`.
+    pub(super) fn delete_before(&mut self, tp: &TopicPartition, before: i64) {
+        if let Some(part) = self.parts.get_mut(tp) {
+            while part.front().is_some_and(|b| b.1 < before) {
+                let (_, _, b) = part.pop_front().expect("checked");
+                self.bytes -= b.len();
+            }
+        }
+    }
+
+    /// Drops a partition's batches.
+    pub(super) fn forget(&mut self, tp: &TopicPartition) {
+        if let Some(part) = self.parts.remove(tp) {
+            self.bytes -= part.iter().map(|b| b.2.len()).sum::<usize>();
+        }
+    }
+
+    /// Drops every partition of a topic.
+    pub(super) fn forget_topic(&mut self, topic: &str) {
+        let tps: Vec<TopicPartition> = (self.parts.keys())
+            .filter(|tp| tp.topic == topic)
+            .cloned()
+            .collect();
+        for tp in &tps {
+            self.forget(tp);
+        }
+    }
+}
+
+/// Results of reads the storage thread completed, kept (up to a byte budget and an entry
+/// count) until they are evicted or their partition changes, so a request that waited for
+/// several reads finds all of them when it runs again.
+#[derive(Debug)]
+pub(super) struct ReadCache {
+    budget: usize,
+    bytes: usize,
+    done: HashMap<Read, ReadResult>,
+    order: VecDeque<Read>,
+    /// Reads sent to the storage thread and not completed.
+    in_flight: HashSet<Read>,
+}
+
+/// Most completed reads kept.
+const READS_MAX: usize = 4096;
+
+impl ReadCache {
+    pub(super) fn new(budget: usize) -> Self {
+        Self {
+            budget,
+            bytes: 0,
+            done: HashMap::new(),
+            order: VecDeque::new(),
+            in_flight: HashSet::new(),
+        }
+    }
+
+    /// The completed result of `read`: a copy (errors are taken, so the read runs again).
+    pub(super) fn get(&mut self, read: &Read) -> Option<ReadResult> {
+        match self.done.get(read)? {
+            ReadResult::Batches(Ok(b)) => Some(ReadResult::Batches(Ok(b.clone()))),
+            ReadResult::Timestamp(Ok(t)) => Some(ReadResult::Timestamp(Ok(*t))),
+            ReadResult::Batches(Err(_)) | ReadResult::Timestamp(Err(_)) => {
+                let taken = self.done.remove(read);
+                self.order.retain(|r| r != read);
+                taken
+            }
+        }
+    }
+
+    /// Marks `read` as sent; false when it already is.
+    pub(super) fn start(&mut self, read: &Read) -> bool {
+        self.in_flight.insert(read.clone())
+    }
+
+    /// Stores the result of a completed read.
+    pub(super) fn complete(&mut self, read: Read, result: ReadResult) {
+        self.in_flight.remove(&read);
+        self.bytes += size_of_result(&result);
+        if let Some(old) = self.done.insert(read.clone(), result) {
+            self.bytes -= size_of_result(&old);
+            self.order.retain(|r| r != &read);
+        }
+        self.order.push_back(read);
+        while self.bytes > self.budget || self.done.len() > READS_MAX {
+            let Some(oldest) = self.order.pop_front() else {
+                break;
+            };
+            if let Some(old) = self.done.remove(&oldest) {
+                self.bytes -= size_of_result(&old);
+            }
+        }
+    }
+
+    /// Forgets completed reads of a partition (its data changed); with `timestamps_only`,
+    /// only timestamp lookups (an append can change their answer, not a batch read's).
+    pub(super) fn invalidate(&mut self, tp: &TopicPartition, timestamps_only: bool) {
+        let stale = |r: &Read| match r {
+            Read::Batches(t, _) => !timestamps_only && t == tp,
+            Read::Timestamp(t, _) => t == tp,
+        };
+        if !self.order.iter().any(stale) {
+            return;
+        }
+        let mut freed = 0;
+        self.done.retain(|r, result| {
+            let keep = !stale(r);
+            if !keep {
+                freed += size_of_result(result);
+            }
+            keep
+        });
+        self.bytes -= freed;
+        self.order.retain(|r| !stale(r));
+    }
+
+    /// Forgets completed reads of every partition of a topic.
+    pub(super) fn invalidate_topic(&mut self, topic: &str) {
+        let tps: Vec<TopicPartition> = (self.order.iter())
+            .map(|r| match r {
+                Read::Batches(tp, _) | Read::Timestamp(tp, _) => tp,
+            })
+            .filter(|tp| tp.topic == topic)
+            .cloned()
+            .collect();
+        for tp in &tps {
+            self.invalidate(tp, false);
+        }
+    }
+}
+
+fn size_of_result(r: &ReadResult) -> usize {
+    match r {
+        ReadResult::Batches(Ok(b)) => b.iter().map(Bytes::len).sum(),
+        _ => 0,
+    }
+}
+
+/// Turns a cached result into what [`portask_engine::Storage::read`] returns.
+pub(super) fn batches(r: ReadResult) -> Result<Vec<Bytes>, StorageError> {
+    match r {
+        ReadResult::Batches(b) => b,
+        ReadResult::Timestamp(_) => Err(StorageError::Pending),
+    }
+}
+
+/// Turns a cached result into what [`portask_engine::Storage::offset_for_timestamp`] returns.
+pub(super) fn timestamp(r: ReadResult) -> Result<Option<i64>, StorageError> {
+    match r {
+        ReadResult::Timestamp(t) => t,
+        ReadResult::Batches(_) => Err(StorageError::Pending),
+    }
+}
