@@ -117,6 +117,19 @@ impl Storage for TrackedStorage {
         let r = self.inner.queue_remove(queue, ids);
         self.count(r)
     }
+    fn queue_read(
+        &mut self,
+        queue: &str,
+        after: Option<u64>,
+        max_messages: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<(u64, Bytes)>, StorageError> {
+        self.inner.queue_read(queue, after, max_messages, max_bytes)
+    }
+    fn queue_remove_from(&mut self, queue: &str, from: u64) -> Result<(), StorageError> {
+        let r = self.inner.queue_remove_from(queue, from);
+        self.count(r)
+    }
     fn queue_delete(&mut self, queue: &str) -> Result<(), StorageError> {
         let r = self.inner.queue_delete(queue);
         self.count(r)
