@@ -24,7 +24,7 @@ pub struct EngineConfig {
     pub seed: u64,
     /// Ready messages a durable queue keeps in memory (default 2048). Messages beyond its
     /// window stay only in the queue's store and are read back in chunks once the window is
-    /// below half of this; see docs/ARCHITECTURE.md ("Queue paging").
+    /// down to half of both limits; see docs/ARCHITECTURE.md ("Queue paging").
     pub queue_window_messages: usize,
     /// Body bytes of ready messages a durable queue keeps in memory (default 4 MiB); the
     /// window ends at whichever of the two limits comes first.

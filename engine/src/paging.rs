@@ -2,7 +2,7 @@
 //! memory ([`EngineConfig::queue_window_messages`] and
 //! [`EngineConfig::queue_window_bytes`]); messages published while the window is full, or
 //! while older messages are still paged out, are stored and counted in the queue's
-//! [`Tail`](crate::queue::tail::Tail) only. Once the window is down to half of either limit,
+//! [`Tail`](crate::queue::tail::Tail) only. Once the window is down to half of both limits,
 //! the next chunk of the tail is read back with [`crate::Storage::queue_read`], so messages
 //! keep their FIFO order.
 //!
@@ -43,8 +43,14 @@ fn window(cfg: &EngineConfig, q: &Queue) -> (usize, u64) {
     }
 }
 
-/// Reads the next chunk of `q`'s tail into its window when the window is below its low-water
-/// mark (half of either limit); a queue that does not page reads its whole tail. Stored ids
+/// Whether `q` has a tail and its window is at or below half of both limits.
+fn wants_read(cfg: &EngineConfig, q: &Queue) -> bool {
+    let (max_messages, max_bytes) = window(cfg, q);
+    q.tail.count > 0 && q.ready.len() <= max_messages / 2 && q.ready.bytes() <= max_bytes / 2
+}
+
+/// Reads the next chunk of `q`'s tail into its window once the window is down to half of
+/// both limits (its low-water mark); a queue that does not page reads its whole tail. Stored ids
 /// of recovered transient messages it drops go to `dropped`.
 fn refill(
     storage: &mut dyn Storage,
@@ -54,11 +60,8 @@ fn refill(
     dropped: &mut Vec<u64>,
 ) -> Result<(), StorageError> {
     let (max_messages, max_bytes) = window(cfg, q);
-    while q.tail.count > 0 {
+    while wants_read(cfg, q) {
         let (len, bytes) = (q.ready.len(), q.ready.bytes());
-        if len > max_messages / 2 || bytes > max_bytes / 2 {
-            break;
-        }
         let chunk = cfg.queue_window_messages.max(1).min(max_messages - len);
         let chunk_bytes = usize::try_from(max_bytes - bytes).unwrap_or(usize::MAX);
         let after = q.tail.from.checked_sub(1);
@@ -127,6 +130,9 @@ impl Engine {
     /// for [`Engine::storage_progress`]) or a failed one (tried again on the queue's next
     /// dispatch).
     pub(crate) fn fill_window(&mut self, vhost: &str, q: &mut Queue) -> bool {
+        if !wants_read(&self.cfg, q) {
+            return true;
+        }
         let key = store_key(vhost, &q.name);
         let mut dropped = Vec::new();
         let r = refill(&mut *self.storage, &self.cfg, &key, q, &mut dropped);
