@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Broker RSS with many messages held: 100,000 x 1 KiB queued in a durable AMQP queue, and
-100,000 x 1 KiB produced to a Kafka topic, each on a fresh broker; then the queue's broker
-restarted on the same data.
+"""Broker RSS with many messages held in a durable AMQP queue (also after a restart) or a topic.
+
+100,000 x 1 KiB queued in a durable AMQP queue, and 100,000 x 1 KiB produced to a Kafka
+topic, each on a fresh broker; then the queue's broker restarted on the same data.
 
 Starts the given portask binary on free loopback ports with a temporary data directory,
 fills it, waits until the messages are held (the queue's message count, the topic's high
