@@ -1,10 +1,14 @@
 #!/usr/bin/env python3
-"""Broker RSS with many messages held: 100,000 x 1 KiB queued in a durable AMQP queue, and
-100,000 x 1 KiB produced to a Kafka topic, each on a fresh broker.
+"""Broker RSS with many messages held in a durable AMQP queue (also after a restart) or a topic.
+
+100,000 x 1 KiB queued in a durable AMQP queue, and 100,000 x 1 KiB produced to a Kafka
+topic, each on a fresh broker; then the queue's broker restarted on the same data.
 
 Starts the given portask binary on free loopback ports with a temporary data directory,
 fills it, waits until the messages are held (the queue's message count, the topic's high
-watermark), then reads VmRSS from /proc. Prints a Markdown table and the command.
+watermark), then reads VmRSS from /proc. For the queue it then stops the broker, starts it
+again on the same data directory, checks the message count and reads VmRSS again. Prints a
+Markdown table and the command.
 """
 
 from __future__ import annotations
@@ -69,6 +73,13 @@ def fill_queue(port: int, n: int, body: bytes) -> None:
     conn.close()
 
 
+def queue_count(port: int) -> int:
+    conn = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", port))
+    count = conn.channel().queue_declare("memq", durable=True, passive=True).method.message_count
+    conn.close()
+    return count
+
+
 def fill_topic(port: int, n: int, body: bytes) -> None:
     p = Producer({"bootstrap.servers": f"127.0.0.1:{port}", "acks": "all",
                   "linger.ms": 5, "batch.size": 1000000})
@@ -104,6 +115,16 @@ def main() -> int:
             fill(ports[port_key], args.messages, body)
             time.sleep(1)
             rows.append((name, idle, rss_mib(proc.pid)))
+            if fill is fill_queue:
+                proc.terminate()
+                proc.wait(30)
+                proc, ports = start(args.bin, workdir)
+                idle = rss_mib(proc.pid)
+                count = queue_count(ports["amqp"])
+                if count != args.messages:
+                    raise RuntimeError(f"queue holds {count} after the restart")
+                time.sleep(1)
+                rows.append((f"{name}, after a restart", idle, rss_mib(proc.pid)))
         finally:
             proc.terminate()
             proc.wait(30)

@@ -2,16 +2,14 @@
 //! definitions and messages at open.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use bytes::Bytes;
 
 use crate::exchange::Destination;
 use crate::message::QueueDeclare;
-use crate::queue::QueuedMessage;
 use crate::queue::args::QueueArgs;
-use crate::queue::stored::decode_message;
-use crate::storage::StorageError;
+use crate::queue::tail::Tail;
+use crate::storage::{StorageError, StoredQueue};
 use crate::vhost::{Definition, Vhost, queue_key, queue_res, store_key};
 use crate::{Engine, Millis};
 
@@ -47,12 +45,13 @@ impl Engine {
         [earliest, pending].into_iter().flatten().min()
     }
 
-    /// Rebuilds vhosts, exchanges, queues, bindings and stored messages.
+    /// Rebuilds vhosts, exchanges, queues and bindings; a durable queue's stored messages all
+    /// start in its paged-out tail (see [`crate::paging`]).
     pub(crate) fn recover_broker(
         &mut self,
         now: Millis,
         definitions: &BTreeMap<String, Bytes>,
-        messages: BTreeMap<String, Vec<(u64, Bytes)>>,
+        stores: BTreeMap<String, StoredQueue>,
     ) -> Result<(), StorageError> {
         self.broker.clock = (now, 0);
         let mut defs: Vec<Definition> = definitions
@@ -74,11 +73,20 @@ impl Engine {
                 by_store.insert(store_key(vname, &q.name), (vname.clone(), q.name.clone()));
             }
         }
-        for (key, list) in messages {
+        for (key, stored) in stores {
             let Some((vhost, queue)) = by_store.get(&key) else {
                 continue;
             };
-            self.recover_messages(now, vhost, queue, list)?;
+            let v = self.broker.vhosts.get_mut(vhost);
+            let q = v
+                .and_then(|v| v.queues.get_mut(queue))
+                .expect("indexed above");
+            q.next_store_id = stored.next_id;
+            q.tail = Tail::recovered(&stored, now);
+            if q.tail.count > 0 {
+                // Read the heads back early, so the first basic.get or consumer finds them.
+                self.broker.pending.insert((vhost.clone(), queue.clone()));
+            }
         }
         Ok(())
     }
@@ -137,41 +145,6 @@ impl Engine {
                     x.bindings.push(binding);
                 }
             }
-        }
-        Ok(())
-    }
-
-    fn recover_messages(
-        &mut self,
-        now: Millis,
-        vhost: &str,
-        queue: &str,
-        list: Vec<(u64, Bytes)>,
-    ) -> Result<(), StorageError> {
-        let q = self
-            .broker
-            .vhosts
-            .get_mut(vhost)
-            .and_then(|v| v.queues.get_mut(queue));
-        let q = q.expect("indexed above");
-        for (id, bytes) in list {
-            let message = decode_message(&bytes)?;
-            let expiration = message
-                .props
-                .expiration
-                .as_deref()
-                .and_then(|s| s.parse().ok());
-            let ttl = [q.args.message_ttl, expiration].into_iter().flatten().min();
-            q.next_seq += 1;
-            q.next_store_id = q.next_store_id.max(id + 1);
-            q.ready.insert(QueuedMessage {
-                seq: q.next_seq,
-                store_id: Some(id),
-                priority: message.props.priority.unwrap_or(0),
-                message: Arc::new(message),
-                redelivered: true,
-                expires_at: ttl.map(|t| now.saturating_add(t)),
-            });
         }
         Ok(())
     }

@@ -249,20 +249,17 @@ impl Engine {
             )));
         }
         q.last_used = now;
+        let mut q = v.queues.remove(queue).expect("found");
+        let taken = self.take_head(now, vhost, &mut q);
         let st = &mut self.broker;
         let q = st
             .vhosts
             .get_mut(vhost)
-            .and_then(|v| v.queues.get_mut(queue))
-            .expect("found");
-        while let Some(m) = q.ready.pop_expired(now) {
-            if let Some(id) = m.store_id {
-                st.removals.push((store_key(vhost, queue), id));
-            }
-            st.dead_letters
-                .extend(dead_letter(vhost, q, m.message, Reason::Expired));
-        }
-        let Some(m) = q.ready.pop() else {
+            .expect("found")
+            .queues
+            .entry(queue.to_owned())
+            .or_insert(q);
+        let Some(m) = taken else {
             self.settle(now);
             return Ok(None);
         };
@@ -271,7 +268,7 @@ impl Engine {
         let ok = GetOk {
             delivery_tag,
             redelivered: m.redelivered,
-            message_count: q.ready.len() as u32,
+            message_count: q.len() as u32,
             message: m.message.clone(),
         };
         if no_ack {

@@ -22,6 +22,13 @@ pub struct EngineConfig {
     pub group_max_session_timeout_ms: u64,
     /// Seed of the engine's random numbers (member ids, topic ids).
     pub seed: u64,
+    /// Ready messages a durable queue keeps in memory (default 2048). Messages beyond its
+    /// window stay only in the queue's store and are read back in chunks once the window is
+    /// down to half of both limits; see docs/ARCHITECTURE.md ("Queue paging").
+    pub queue_window_messages: usize,
+    /// Body bytes of ready messages a durable queue keeps in memory (default 4 MiB); the
+    /// window ends at whichever of the two limits comes first.
+    pub queue_window_bytes: u64,
 }
 
 impl Default for EngineConfig {
@@ -34,6 +41,8 @@ impl Default for EngineConfig {
             group_min_session_timeout_ms: 6_000,
             group_max_session_timeout_ms: 1_800_000,
             seed: 0,
+            queue_window_messages: 2048,
+            queue_window_bytes: 4 << 20,
         }
     }
 }

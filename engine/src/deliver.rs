@@ -6,6 +6,7 @@ use crate::error::BrokerError;
 use crate::exchange::routing::route;
 use crate::group::types::Output;
 use crate::message::{Message, Publish, PublishOutcome};
+use crate::paging::pages_out;
 use crate::queue::args::Overflow;
 use crate::queue::consumer::{Channel, Unacked};
 use crate::queue::dead_letter::{Reason, dead_lettered, is_cycle};
@@ -43,6 +44,14 @@ fn parse_expiration(expiration: Option<&str>) -> Result<Option<u64>, BrokerError
     u64::try_from(n)
         .map(Some)
         .map_err(|_| err(format!("{{value_too_large,{n}}}")))
+}
+
+/// The TTL of a message in `q`: the smaller of `x-message-ttl` and its own `expiration`.
+pub(crate) fn ttl_of(q: &Queue, m: &Message) -> Option<u64> {
+    let expiration = parse_expiration(m.props.expiration.as_deref())
+        .ok()
+        .flatten();
+    [q.args.message_ttl, expiration].into_iter().flatten().min()
 }
 
 /// The dead-letter job for a message leaving `q`, if `q` has a dead-letter exchange.
@@ -160,8 +169,9 @@ impl Engine {
             }
             return Ok(false);
         }
+        let paged = pages_out(&self.cfg, q, size);
         let mut store_id = None;
-        if q.stores_messages() && message.is_persistent() {
+        if paged || (q.stores_messages() && message.is_persistent()) {
             let id = q.next_store_id;
             let settings = self.compression.policy().for_queue(queue);
             let record = [(id, encode_message(&message, settings))];
@@ -171,22 +181,25 @@ impl Engine {
                     store_id = Some(id);
                 }
                 Err(e) if strict => return Err(e.into()),
+                // Kept in memory only, ahead of a paged tail if there is one.
                 Err(_) => {}
             }
         }
-        let expiration = parse_expiration(message.props.expiration.as_deref())
-            .ok()
-            .flatten();
-        let ttl = [q.args.message_ttl, expiration].into_iter().flatten().min();
-        q.next_seq += 1;
-        q.ready.insert(QueuedMessage {
-            seq: q.next_seq,
-            store_id,
-            priority: message.props.priority.unwrap_or(0),
-            message,
-            redelivered: false,
-            expires_at: ttl.map(|t| now.saturating_add(t)),
-        });
+        let expires_at = ttl_of(q, &message).map(|t| now.saturating_add(t));
+        match store_id {
+            Some(id) if paged => q.tail.push(id, size, expires_at),
+            _ => {
+                q.next_seq += 1;
+                q.ready.insert(QueuedMessage {
+                    seq: q.next_seq,
+                    store_id,
+                    priority: message.props.priority.unwrap_or(0),
+                    message,
+                    redelivered: false,
+                    expires_at,
+                });
+            }
+        }
         st.touched.insert((vhost.to_owned(), queue.to_owned()));
         Ok(true)
     }
@@ -266,10 +279,15 @@ impl Engine {
         }
         let mut rounds = vec![0u32; q.consumers.len()];
         let mut capped = false;
+        let mut readable = true;
         loop {
+            readable = readable && self.fill_window(vhost, &mut q);
             let st = &mut self.broker;
             expire_heads(st, vhost, &mut q, now);
             if q.ready.len() == 0 {
+                if readable && q.tail.count > 0 {
+                    continue;
+                }
                 break;
             }
             let n = match q.args.single_active_consumer {
@@ -299,16 +317,34 @@ impl Engine {
                 rounds.push(r);
             }
         }
-        let st = &mut self.broker;
         while q.args.overflow == Overflow::DropHead && q.over_limit(0, 0) {
+            readable = readable && self.fill_window(vhost, &mut q);
             let Some(m) = q.ready.pop() else { break };
-            discard(st, vhost, &q, m, Reason::MaxLen);
+            discard(&mut self.broker, vhost, &q, m, Reason::MaxLen);
         }
+        let st = &mut self.broker;
         if capped {
             st.pending.insert((vhost.to_owned(), queue.to_owned()));
         }
         if let Some(v) = st.vhosts.get_mut(vhost) {
             v.queues.insert(queue.to_owned(), q);
+        }
+    }
+
+    /// Takes the next ready message of `q` (taken out of vhost `vhost`) for basic.get:
+    /// expires heads and refills the window first.
+    pub(crate) fn take_head(
+        &mut self,
+        now: Millis,
+        vhost: &str,
+        q: &mut Queue,
+    ) -> Option<QueuedMessage> {
+        loop {
+            let readable = self.fill_window(vhost, q);
+            expire_heads(&mut self.broker, vhost, q, now);
+            if q.ready.len() > 0 || !readable || q.tail.count == 0 {
+                return q.ready.pop();
+            }
         }
     }
 

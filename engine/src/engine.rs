@@ -71,7 +71,7 @@ impl Engine {
                 .ok_or_else(|| StorageError::Corrupt(format!("bad dictionary {key}")))?;
             dictionaries.push(dict);
         }
-        let queue_messages = std::mem::take(&mut recovered.queue_messages);
+        let queue_stores = std::mem::take(&mut recovered.queues);
         let mut rng = Rng::new(cfg.seed);
         let mut topics = BTreeMap::new();
         let mut topic_ids = BTreeMap::new();
@@ -111,7 +111,7 @@ impl Engine {
             compression,
             retention: Default::default(),
         };
-        engine.recover_broker(now, &definitions, queue_messages)?;
+        engine.recover_broker(now, &definitions, queue_stores)?;
         engine.rearm_retention();
         Ok(engine)
     }

@@ -35,6 +35,7 @@ pub mod group;
 pub mod listing;
 pub mod mem_storage;
 pub mod message;
+mod paging;
 pub mod partition;
 pub mod producer;
 pub mod queue;

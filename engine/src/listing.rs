@@ -91,7 +91,7 @@ impl Engine {
                     name: q.name.clone(),
                     durable: q.durable,
                     auto_delete: q.auto_delete,
-                    messages: q.ready.len() as u64,
+                    messages: q.len(),
                     consumers: q.consumers.len() as u32,
                 })
             })

@@ -12,7 +12,7 @@ use crate::batch::BatchHeader;
 use crate::producer::{RecentBatches, last_sequence};
 use crate::storage::{
     CommittedOffset, EncodedBatch, PartitionState, ProducerSnapshot, RecoveredState,
-    RetentionPolicy, Storage, StorageError, TopicMeta, TopicPartition,
+    RetentionPolicy, Storage, StorageError, StoredQueue, TopicMeta, TopicPartition,
 };
 
 #[derive(Debug, Default)]
@@ -94,6 +94,14 @@ fn producer_snapshots(p: &MemPartition) -> Result<Vec<ProducerSnapshot>, Storage
     Ok(recent.into_snapshots())
 }
 
+fn stored_queue(messages: &BTreeMap<u64, Bytes>) -> StoredQueue {
+    StoredQueue {
+        count: messages.len() as u64,
+        bytes: messages.values().map(|b| b.len() as u64).sum(),
+        next_id: messages.keys().next_back().map_or(0, |id| id + 1),
+    }
+}
+
 impl Storage for MemStorage {
     fn recover(&mut self) -> Result<RecoveredState, StorageError> {
         let inner = self.lock();
@@ -112,15 +120,10 @@ impl Storage for MemStorage {
             offsets: inner.offsets.clone(),
             next_producer_id: inner.next_producer_id,
             definitions: inner.definitions.clone(),
-            queue_messages: inner
+            queues: inner
                 .queues
                 .iter()
-                .map(|(q, m)| {
-                    (
-                        q.clone(),
-                        m.iter().map(|(id, b)| (*id, b.clone())).collect(),
-                    )
-                })
+                .map(|(q, m)| (q.clone(), stored_queue(m)))
                 .collect(),
         })
     }
@@ -150,6 +153,39 @@ impl Storage for MemStorage {
             for id in ids {
                 q.remove(id);
             }
+        }
+        Ok(())
+    }
+
+    fn queue_read(
+        &mut self,
+        queue: &str,
+        after: Option<u64>,
+        max_messages: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<(u64, Bytes)>, StorageError> {
+        let inner = self.lock();
+        let Some(q) = inner.queues.get(queue) else {
+            return Ok(Vec::new());
+        };
+        let from = after.map_or(0, |a| a.saturating_add(1));
+        let mut out = Vec::new();
+        let mut total = 0;
+        for (id, b) in q.range(from..).take(max_messages.max(1)) {
+            if !out.is_empty() && total + b.len() > max_bytes {
+                break;
+            }
+            total += b.len();
+            out.push((*id, b.clone()));
+        }
+        Ok(out)
+    }
+
+    fn queue_remove_from(&mut self, queue: &str, from: u64) -> Result<(), StorageError> {
+        let mut inner = self.lock();
+        inner.check_writable()?;
+        if let Some(q) = inner.queues.get_mut(queue) {
+            q.split_off(&from);
         }
         Ok(())
     }

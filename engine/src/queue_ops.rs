@@ -6,6 +6,7 @@ use crate::exchange::Destination;
 use crate::group::types::Output;
 use crate::message::{ConnId, QueueDeclare, QueueDeclareOk};
 use crate::queue::args::{QueueArgs, assert_args_equivalent, assert_field_equivalent};
+use crate::queue::tail::Tail;
 use crate::queue::{Queue, Ready};
 use crate::vhost::{Definition, queue_key, queue_res, store_key};
 use crate::{Engine, EngineError};
@@ -29,7 +30,7 @@ fn bool_str(b: bool) -> &'static str {
 fn stats(q: &Queue) -> QueueDeclareOk {
     QueueDeclareOk {
         name: q.name.clone(),
-        message_count: q.ready.len() as u32,
+        message_count: q.len() as u32,
         consumer_count: q.consumers.len() as u32,
     }
 }
@@ -115,6 +116,7 @@ impl Engine {
             owner: d.exclusive.then_some(conn),
             arguments: d.arguments.clone(),
             ready: Ready::new(args.max_priority),
+            tail: Tail::default(),
             args,
             consumers: Vec::new(),
             had_consumers: false,
@@ -144,12 +146,19 @@ impl Engine {
             )));
         }
         let stored = q.stores_messages();
+        let paged = (q.tail.count > 0).then_some((q.tail.count, q.tail.from));
+        let key = store_key(vhost, queue);
+        if let Some((_, from)) = paged {
+            self.storage.queue_remove_from(&key, from)?;
+        }
+        let q = self.vhost_mut(vhost)?.queues.get_mut(queue).expect("found");
+        q.tail.clear();
         let drained = q.ready.drain();
         let ids: Vec<u64> = drained.iter().filter_map(|m| m.store_id).collect();
         if stored && !ids.is_empty() {
-            self.storage.queue_remove(&store_key(vhost, queue), &ids)?;
+            self.storage.queue_remove(&key, &ids)?;
         }
-        Ok(drained.len() as u32)
+        Ok((drained.len() as u64 + paged.map_or(0, |p| p.0)) as u32)
     }
 
     /// Deletes a queue; returns how many ready messages it had. A missing queue is fine.
@@ -181,7 +190,7 @@ impl Engine {
         if if_unused && !q.consumers.is_empty() {
             return Err(BrokerError::PreconditionFailed(format!("{res} in use")));
         }
-        if if_empty && q.ready.len() > 0 {
+        if if_empty && q.len() > 0 {
             return Err(BrokerError::PreconditionFailed(format!("{res} not empty")));
         }
         self.remove_queue(vhost, queue)
@@ -213,6 +222,6 @@ impl Engine {
         }
         let dest = Destination::Queue(name.to_owned());
         self.remove_bindings(vhost, &|_, b| b.destination == dest)?;
-        Ok(q.ready.len() as u32)
+        Ok(q.len() as u32)
     }
 }

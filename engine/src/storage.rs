@@ -96,9 +96,20 @@ pub struct RecoveredState {
     pub next_producer_id: i64,
     /// Durable definitions (exchanges, queues, bindings), by the key the engine chose.
     pub definitions: BTreeMap<String, Bytes>,
-    /// The messages of every durable queue that were stored and not removed, by queue key,
-    /// in the order they were appended.
-    pub queue_messages: BTreeMap<String, Vec<(u64, Bytes)>>,
+    /// The message store of every durable queue, by queue key: counts only, the messages
+    /// stay in storage until the engine reads them with [`Storage::queue_read`].
+    pub queues: BTreeMap<String, StoredQueue>,
+}
+
+/// What a backend reports about one durable queue's message store at recovery.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoredQueue {
+    /// Messages stored and not removed.
+    pub count: u64,
+    /// Their total size as stored (the lengths of the bytes given to [`Storage::queue_append`]).
+    pub bytes: u64,
+    /// One more than the largest id among them (0 when there are none).
+    pub next_id: u64,
 }
 
 /// How old data of a partition is cleaned up by [`Storage::apply_retention`]: the topic's
@@ -201,6 +212,19 @@ pub trait Storage {
     /// Removes messages (acknowledged, dropped, expired or moved) from a durable queue's store.
     /// Unknown ids are ignored.
     fn queue_remove(&mut self, queue: &str, ids: &[u64]) -> Result<(), StorageError>;
+    /// Reads stored messages of a durable queue in append order (ids increase in append order):
+    /// those with an id above `after` (all with `None`), at most `max_messages`, stopping before
+    /// their total size would pass `max_bytes`; always at least one if any is stored past
+    /// `after`. A backend that reads in the background may answer [`StorageError::Pending`].
+    fn queue_read(
+        &mut self,
+        queue: &str,
+        after: Option<u64>,
+        max_messages: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<(u64, Bytes)>, StorageError>;
+    /// Removes every message of a durable queue's store whose id is `from` or above.
+    fn queue_remove_from(&mut self, queue: &str, from: u64) -> Result<(), StorageError>;
     /// Removes a durable queue's store and every message in it.
     fn queue_delete(&mut self, queue: &str) -> Result<(), StorageError>;
     /// Makes every earlier write durable.

@@ -19,6 +19,9 @@ pub struct Broker {
     pub portask: portask_protocol::conn::server::ServerConfig,
     /// Set when records were appended this turn, so parked fetches are re-checked.
     pub data_arrived: bool,
+    /// The store is unreachable for now: writes are refused, and requests that could be
+    /// answered from memory as if stored (a retried produce) are refused too.
+    pub storage_unavailable: bool,
     /// Engine outputs waiting for their connection, by connection id.
     outputs: BTreeMap<u64, Vec<Output>>,
     /// Deadlines of parked requests: (monotonic ms, connection id).
@@ -41,6 +44,7 @@ impl Broker {
             amqp,
             portask,
             data_arrived: false,
+            storage_unavailable: false,
             outputs: BTreeMap::new(),
             deadlines: BTreeSet::new(),
             requests_total: 0,

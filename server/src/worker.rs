@@ -191,6 +191,7 @@ impl Worker {
                 }
             }
             self.storage_completions(now);
+            self.broker.storage_unavailable = self.storage.unavailable();
             // While the storage thread is behind, requests wait (back-pressure on clients).
             if self.storage.backlog_high() {
                 self.deferred.append(&mut dirty);
@@ -228,6 +229,9 @@ impl Worker {
         let policy = self.durability.policy;
         let generation = match wrote {
             true => self.storage.barrier(policy == FsyncPolicy::Always),
+            // While the store is unreachable nothing is answered as stored without a write
+            // (retried produces are refused), so errors and heartbeats go out at once.
+            false if self.broker.storage_unavailable => 0,
             // Output that wrote nothing can still report on data whose barrier is pending
             // (a retried produce answered as a duplicate): it waits for that barrier too.
             false => self.storage.last_barrier(),
@@ -238,6 +242,9 @@ impl Worker {
             for (_, conn) in &mut self.conns {
                 conn.fence(generation);
             }
+        }
+        if self.broker.storage_unavailable {
+            self.close_fenced();
         }
         if policy == FsyncPolicy::IntervalMs {
             let now = self.started.elapsed().as_millis() as u64;
@@ -306,14 +313,30 @@ impl Worker {
             self.conns.len()
         );
         let keys: Vec<usize> = self.conns.iter().map(|(key, _)| key).collect();
+        self.close(keys);
+        self.still_ready.clear();
+        self.deferred.clear();
+        self.sync_due = None;
+    }
+
+    /// While the store is unreachable: closes the connections whose output waits for a
+    /// barrier (acknowledgements of writes queued before the outage, released only when the
+    /// store answers), so their clients do not wait in silence; they reconnect and retry,
+    /// and get retriable errors until the store is back.
+    fn close_fenced(&mut self) {
+        let keys: Vec<usize> = (self.conns.iter())
+            .filter_map(|(key, c)| c.fenced().then_some(key))
+            .collect();
+        self.close(keys);
+    }
+
+    /// Drops connections without writing their pending output.
+    fn close(&mut self, keys: Vec<usize>) {
         for key in keys {
             let mut conn = self.conns.remove(key);
             let _ = self.poll.registry().deregister(&mut conn.sock);
             self.broker.connection_closed(conn.id(key));
         }
-        self.still_ready.clear();
-        self.deferred.clear();
-        self.sync_due = None;
     }
 
     fn poll_timeout(&self) -> Option<Duration> {

@@ -4,6 +4,7 @@ mod declare;
 mod delivery;
 mod durability;
 mod expiry;
+mod paging;
 mod routing;
 mod stream;
 

@@ -4,12 +4,14 @@ pub mod args;
 pub(crate) mod consumer;
 pub(crate) mod dead_letter;
 pub(crate) mod stored;
+pub(crate) mod tail;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 
 use args::QueueArgs;
 use consumer::Consumer;
+use tail::Tail;
 
 use crate::Millis;
 use crate::message::{ConnId, Message};
@@ -136,7 +138,10 @@ pub(crate) struct Queue {
     pub(crate) owner: Option<ConnId>,
     pub(crate) arguments: Table,
     pub(crate) args: QueueArgs,
+    /// Ready messages in memory: the whole queue, or its head window when it pages.
     pub(crate) ready: Ready,
+    /// Ready messages after the window that are only in the queue's store.
+    pub(crate) tail: Tail,
     pub(crate) consumers: Vec<Consumer>,
     /// An auto-delete queue is deleted when its last consumer goes, once it had one.
     pub(crate) had_consumers: bool,
@@ -149,6 +154,22 @@ pub(crate) struct Queue {
 impl Queue {
     pub(crate) fn stores_messages(&self) -> bool {
         self.durable && self.owner.is_none()
+    }
+
+    /// Whether messages beyond the head window stay only in the store: durable, stored,
+    /// FIFO queues (priority queues keep every message in memory).
+    pub(crate) fn pages(&self) -> bool {
+        self.stores_messages() && self.args.max_priority == 0 && !self.args.stream
+    }
+
+    /// Ready messages, in memory and paged out.
+    pub(crate) fn len(&self) -> u64 {
+        self.ready.len() as u64 + self.tail.count
+    }
+
+    /// Body bytes of the ready messages, in memory and paged out.
+    pub(crate) fn bytes(&self) -> u64 {
+        self.ready.bytes() + self.tail.bytes
     }
 
     /// When `x-expires` deletes this queue if nothing uses it.
@@ -166,8 +187,8 @@ impl Queue {
     }
 
     pub(crate) fn over_limit(&self, extra_len: usize, extra_bytes: u64) -> bool {
-        let len = (self.ready.len() + extra_len) as u64;
-        let bytes = self.ready.bytes() + extra_bytes;
+        let len = self.len() + extra_len as u64;
+        let bytes = self.bytes() + extra_bytes;
         self.args.max_length.is_some_and(|m| len > m)
             || self.args.max_length_bytes.is_some_and(|m| bytes > m)
     }

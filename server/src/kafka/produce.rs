@@ -22,6 +22,11 @@ pub(crate) fn produce(ctx: &mut Ctx<'_>, req: ProduceRequest) -> Handled {
     if !matches!(req.acks, -1..=1) {
         return reply_all(req, code::INVALID_REQUIRED_ACKS);
     }
+    if ctx.broker.storage_unavailable {
+        // Not even a retried batch is answered from memory: its first copy may still be
+        // waiting for the store.
+        return reply_all(req, code::KAFKA_STORAGE_ERROR);
+    }
     let acks = req.acks;
     let responses = req
         .topic_data

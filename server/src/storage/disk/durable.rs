@@ -37,7 +37,7 @@ impl DiskStorage {
         Ok(self.definitions.as_mut().expect("opened above"))
     }
 
-    /// Loads the definitions and every queue's live messages; removes leftovers of
+    /// Loads the definitions and what every queue's log holds (not the messages); removes leftovers of
     /// interrupted queue deletions and creations.
     pub(super) fn recover_durable(
         &mut self,
@@ -60,7 +60,7 @@ impl DiskStorage {
             {
                 fs::remove_dir_all(&path)?;
             } else if entry.file_type()?.is_dir() {
-                let Some((queue, messages)) = QueueLog::recover(&path)? else {
+                let Some((queue, stored)) = QueueLog::recover(&path)? else {
                     eprintln!(
                         "portask: storage: removing {} without a queue header",
                         path.display()
@@ -68,9 +68,7 @@ impl DiskStorage {
                     fs::remove_dir_all(&path)?;
                     continue;
                 };
-                state
-                    .queue_messages
-                    .insert(queue.key().to_owned(), messages);
+                state.queues.insert(queue.key().to_owned(), stored);
                 self.queues.insert(queue.key().to_owned(), queue);
             }
         }
@@ -140,6 +138,33 @@ impl DiskStorage {
         let r = log.remove(ids);
         self.dirty_queues.insert(queue.to_owned());
         self.watch(r)
+    }
+
+    /// [`portask_engine::storage::Storage::queue_read`].
+    pub(super) fn durable_queue_read(
+        &self,
+        queue: &str,
+        after: Option<u64>,
+        max_messages: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<(u64, Bytes)>, StorageError> {
+        match self.queues.get(queue) {
+            Some(log) => log.read(after, max_messages, max_bytes),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// [`portask_engine::storage::Storage::queue_remove_from`].
+    pub(super) fn durable_queue_remove_from(
+        &mut self,
+        queue: &str,
+        from: u64,
+    ) -> Result<(), StorageError> {
+        let ids = match self.queues.get(queue) {
+            Some(log) => log.ids_from(from),
+            None => return Ok(()),
+        };
+        self.durable_queue_remove(queue, &ids)
     }
 
     /// [`portask_engine::storage::Storage::queue_delete`]: rename the directory aside, make

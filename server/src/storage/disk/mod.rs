@@ -420,6 +420,20 @@ impl Storage for DiskStorage {
         self.durable_queue_remove(queue, ids)
     }
 
+    fn queue_read(
+        &mut self,
+        queue: &str,
+        after: Option<u64>,
+        max_messages: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<(u64, Bytes)>, StorageError> {
+        self.durable_queue_read(queue, after, max_messages, max_bytes)
+    }
+
+    fn queue_remove_from(&mut self, queue: &str, from: u64) -> Result<(), StorageError> {
+        self.durable_queue_remove_from(queue, from)
+    }
+
     fn queue_delete(&mut self, queue: &str) -> Result<(), StorageError> {
         self.durable_queue_delete(queue)
     }

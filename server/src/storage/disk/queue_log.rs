@@ -2,7 +2,9 @@
 //!
 //! Records are framed as in [`super::record_log`]. The first record names the queue; then
 //! each stored message is one `Append` record and each batch of removals one `Remove`
-//! record. Only an index of the live messages (id → place in the file) stays in memory. When
+//! record. Only an index of the live messages (id → place in the file, 16 bytes and the map's
+//! overhead per message) stays in memory; messages are read back by id order, which is their
+//! append order (see [`QueueLog::read`]). When
 //! more than half of a log above [`COMPACT_MIN_BYTES`] is dead, it is rewritten with only the
 //! live messages (temporary file, fsync, rename, directory fsync), which costs the live bytes
 //! and happens at most once per that many bytes removed.
@@ -13,11 +15,11 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use portask_engine::storage::StorageError;
+use portask_engine::storage::{StorageError, StoredQueue};
 use serde::{Deserialize, Serialize};
 
 use super::fsutil::{atomic_write, fsync_failed, sync_dir, tmp_path};
-use super::record_log::{self, LogFile, cbor_bytes, encode_into};
+use super::record_log::{self, LogFile, cbor_bytes, decode_frame, encode_into};
 
 /// Name of the log file in a queue's directory.
 pub(crate) const LOG_NAME: &str = "messages.log";
@@ -27,9 +29,6 @@ pub(crate) const COMPACT_MIN_BYTES: u64 = 1 << 20;
 
 /// Hex digits of the queue key kept in a directory name before it is shortened.
 const MAX_HEX: usize = 200;
-
-/// Messages with their ids, in append order.
-pub(crate) type Messages = Vec<(u64, Bytes)>;
 
 /// One entry of the log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,21 +88,22 @@ impl QueueLog {
         })
     }
 
-    /// Replays the log in `dir`: the queue and its live messages in append order, or `None`
-    /// when the log has no header (a creation cut short).
-    pub(crate) fn recover(dir: &Path) -> Result<Option<(Self, Messages)>, StorageError> {
+    /// Replays the log in `dir`: the queue and what its store holds (the messages stay on
+    /// disk), or `None` when the log has no header (a creation cut short).
+    pub(crate) fn recover(dir: &Path) -> Result<Option<(Self, StoredQueue)>, StorageError> {
         let path = dir.join(LOG_NAME);
         let _ = fs::remove_file(tmp_path(&path));
         let corrupt = |what: &str| StorageError::Corrupt(format!("{}: {what}", path.display()));
         let mut key = None;
-        let mut live: BTreeMap<u64, (u64, u64, Bytes)> = BTreeMap::new();
+        // id → (offset, framed length, message length)
+        let mut live: BTreeMap<u64, (u64, u64, u64)> = BTreeMap::new();
         let replayed = record_log::replay(&path, |r: Record, at, len| {
             match r {
                 Record::Header { queue } if key.is_none() => key = Some(queue),
                 _ if key.is_none() => return Err(corrupt("no header")),
                 Record::Header { .. } => return Err(corrupt("second header")),
                 Record::Append { id, bytes } => {
-                    live.insert(id, (at, len, bytes));
+                    live.insert(id, (at, len, bytes.len() as u64));
                 }
                 Record::Remove { ids } => {
                     for id in ids {
@@ -120,25 +120,23 @@ impl QueueLog {
             return Err(corrupt(&format!("holds queue {key:?}")));
         }
         record_log::cut_torn_tail(&path, &replayed)?;
-        let mut messages: Vec<_> = live.into_iter().collect();
-        messages.sort_unstable_by_key(|(_, (at, _, _))| *at);
-        let index = messages
-            .iter()
-            .map(|(id, (at, len, _))| (*id, (*at, *len)))
-            .collect();
+        let stored = StoredQueue {
+            count: live.len() as u64,
+            bytes: live.values().map(|(_, _, n)| n).sum(),
+            next_id: live.keys().next_back().map_or(0, |id| id + 1),
+        };
         let mut queue = Self {
             dir: dir.to_owned(),
             key,
             log: LogFile::open(&path)?,
-            index,
-            live_bytes: messages.iter().map(|(_, (_, len, _))| len).sum(),
+            live_bytes: live.values().map(|(_, len, _)| len).sum(),
+            index: live
+                .into_iter()
+                .map(|(id, (at, len, _))| (id, (at, len)))
+                .collect(),
         };
         queue.maybe_compact()?;
-        let messages = messages
-            .into_iter()
-            .map(|(id, (_, _, b))| (id, b))
-            .collect();
-        Ok(Some((queue, messages)))
+        Ok(Some((queue, stored)))
     }
 
     /// The queue's key.
@@ -191,6 +189,50 @@ impl QueueLog {
             }
         }
         self.maybe_compact()
+    }
+
+    /// Reads live messages with ids above `after`, in id order (their append order): at most
+    /// `max_messages`, stopping before their framed sizes (a little above the message sizes)
+    /// would pass `max_bytes`, at least one. Messages next to each other in the file are
+    /// read with one call.
+    pub(crate) fn read(
+        &self,
+        after: Option<u64>,
+        max_messages: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<(u64, Bytes)>, StorageError> {
+        let from = after.map_or(0, |a| a.saturating_add(1));
+        let mut picked: Vec<(u64, u64, u64)> = Vec::new();
+        let mut total = 0;
+        for (&id, &(at, len)) in self.index.range(from..).take(max_messages.max(1)) {
+            if !picked.is_empty() && total + len > max_bytes as u64 {
+                break;
+            }
+            total += len;
+            picked.push((id, at, len));
+        }
+        let mut out = Vec::with_capacity(picked.len());
+        for run in picked.chunk_by(|a, b| a.1 + a.2 == b.1) {
+            let start = run[0].1;
+            let buf = self.log.read_at(start, run.iter().map(|m| m.2).sum())?;
+            for &(id, at, len) in run {
+                let frame = &buf[(at - start) as usize..(at - start + len) as usize];
+                match decode_frame(frame) {
+                    Some(Record::Append { id: got, bytes }) if got == id => out.push((id, bytes)),
+                    _ => {
+                        let path = self.dir.join(LOG_NAME);
+                        let what = format!("{}: bad message {id} at byte {at}", path.display());
+                        return Err(StorageError::Corrupt(what));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The ids of the live messages at `from` or above.
+    pub(crate) fn ids_from(&self, from: u64) -> Vec<u64> {
+        self.index.range(from..).map(|(id, _)| *id).collect()
     }
 
     /// Fsyncs what was written since the last sync.

@@ -27,6 +27,16 @@ pub(crate) fn encode_into<T: Serialize>(record: &T, out: &mut Vec<u8>) {
     out.extend_from_slice(&payload);
 }
 
+/// Decodes one framed record read back from a log, checking its length and CRC.
+pub(crate) fn decode_frame<T: DeserializeOwned>(frame: &[u8]) -> Option<T> {
+    let (head, payload) = frame.split_at_checked(FRAME_LEN as usize)?;
+    let len = u32::from_be_bytes(head[..4].try_into().expect("4 bytes")) as usize;
+    let crc = u32::from_be_bytes(head[4..].try_into().expect("4 bytes"));
+    (len == payload.len() && crc32c::crc32c(payload) == crc)
+        .then(|| ciborium::from_reader(payload).ok())
+        .flatten()
+}
+
 /// What a replay found.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct Replayed {

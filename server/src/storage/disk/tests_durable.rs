@@ -5,11 +5,11 @@ use std::fs::{self, OpenOptions};
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use portask_engine::storage::{Storage, StorageError};
+use portask_engine::storage::{Storage, StorageError, StoredQueue};
 
-use super::DiskOptions;
 use super::queue_log::{COMPACT_MIN_BYTES, dir_name};
 use super::tests::{open, small};
+use super::{DiskOptions, DiskStorage};
 
 const Q: &str = "/\u{0}my.queue";
 
@@ -20,6 +20,13 @@ fn b(s: &str) -> Bytes {
 /// Messages `(id, "m<id>")` for each id.
 fn msgs(ids: impl IntoIterator<Item = u64>) -> Vec<(u64, Bytes)> {
     ids.into_iter().map(|i| (i, b(&format!("m{i}")))).collect()
+}
+
+/// Every stored message of `queue`, read back in order.
+fn read_all(store: &mut DiskStorage, queue: &str) -> Vec<(u64, Bytes)> {
+    store
+        .queue_read(queue, None, usize::MAX, usize::MAX)
+        .unwrap()
 }
 
 fn log_path(dir: &Path, queue: &str) -> PathBuf {
@@ -113,14 +120,25 @@ fn queue_append_remove_reopen_in_order() {
     store.sync().unwrap();
     drop(store);
     let (mut store, state) = open(dir.path(), small());
-    assert_eq!(state.queue_messages[Q], msgs([1, 3, 4, 6]));
-    assert_eq!(state.queue_messages["other"], msgs([10]));
-    assert_eq!(state.queue_messages.len(), 2);
-    store.queue_remove(Q, &[1, 3, 4, 6]).unwrap();
+    let summary = StoredQueue {
+        count: 4,
+        bytes: 8,
+        next_id: 7,
+    };
+    assert_eq!(state.queues[Q], summary);
+    assert_eq!(read_all(&mut store, Q), msgs([1, 3, 4, 6]));
+    assert_eq!(read_all(&mut store, "other"), msgs([10]));
+    assert_eq!(state.queues.len(), 2);
+    assert_eq!(store.queue_read(Q, Some(1), 2, 100).unwrap(), msgs([3, 4]));
+    assert_eq!(store.queue_read(Q, Some(3), 9, 1).unwrap(), msgs([4]));
+    assert_eq!(store.queue_read(Q, Some(6), 9, 100).unwrap(), msgs([]));
+    store.queue_remove_from(Q, 4).unwrap();
+    assert_eq!(read_all(&mut store, Q), msgs([1, 3]));
+    store.queue_remove(Q, &[1, 3]).unwrap();
     store.queue_append(Q, &msgs([7])).unwrap();
     drop(store);
-    let (_, state) = open(dir.path(), small());
-    assert_eq!(state.queue_messages[Q], msgs([7]));
+    let (mut store, _) = open(dir.path(), small());
+    assert_eq!(read_all(&mut store, Q), msgs([7]));
 }
 
 #[test]
@@ -132,12 +150,12 @@ fn queue_torn_tail_is_cut_and_the_rest_kept() {
     drop(store);
     let path = log_path(dir.path(), Q);
     cut(&path, 2);
-    let (mut store, state) = open(dir.path(), small());
-    assert_eq!(state.queue_messages[Q], msgs([1, 2]));
+    let (mut store, _) = open(dir.path(), small());
+    assert_eq!(read_all(&mut store, Q), msgs([1, 2]));
     store.queue_append(Q, &msgs([4])).unwrap();
     store.queue_remove(Q, &[1]).unwrap();
     drop(store);
-    assert_eq!(open(dir.path(), small()).1.queue_messages[Q], msgs([2, 4]));
+    assert_eq!(read_all(&mut open(dir.path(), small()).0, Q), msgs([2, 4]));
 }
 
 #[test]
@@ -151,7 +169,7 @@ fn queue_corruption_in_the_middle_is_reported() {
     let at = bytes.len() / 2;
     bytes[at] ^= 0xff;
     fs::write(&path, bytes).unwrap();
-    let mut store = super::DiskStorage::open(dir.path(), small()).unwrap();
+    let mut store = DiskStorage::open(dir.path(), small()).unwrap();
     assert!(matches!(store.recover(), Err(StorageError::Corrupt(_))));
 }
 
@@ -176,11 +194,12 @@ fn queue_log_is_compacted_as_messages_go() {
     store.queue_append(Q, &[(40, b("last"))]).unwrap();
     store.queue_remove(Q, &[8]).unwrap();
     drop(store);
-    let (_, state) = open(dir.path(), small());
-    let ids: Vec<u64> = state.queue_messages[Q].iter().map(|(id, _)| *id).collect();
+    let (mut store, _) = open(dir.path(), small());
+    let read = read_all(&mut store, Q);
+    let ids: Vec<u64> = read.iter().map(|(id, _)| *id).collect();
     assert_eq!(ids, vec![0, 16, 24, 32, 40]);
-    assert_eq!(state.queue_messages[Q][0].1, body);
-    assert_eq!(state.queue_messages[Q][4].1, b("last"));
+    assert_eq!(read[0].1, body);
+    assert_eq!(read[4].1, b("last"));
 }
 
 #[test]
@@ -194,10 +213,10 @@ fn queue_delete_then_reopen() {
     assert!(!log_path(dir.path(), Q).parent().unwrap().exists());
     drop(store);
     let (mut store, state) = open(dir.path(), small());
-    assert_eq!(state.queue_messages.keys().collect::<Vec<_>>(), ["keep"]);
+    assert_eq!(state.queues.keys().collect::<Vec<_>>(), ["keep"]);
     store.queue_append(Q, &msgs([9])).unwrap();
     drop(store);
-    assert_eq!(open(dir.path(), small()).1.queue_messages[Q], msgs([9]));
+    assert_eq!(read_all(&mut open(dir.path(), small()).0, Q), msgs([9]));
 }
 
 #[test]
@@ -214,7 +233,7 @@ fn leftovers_of_interrupted_deletes_and_creations_are_removed() {
     fs::create_dir_all(&empty).unwrap();
     fs::write(empty.join("messages.log"), b"").unwrap();
     let (_, state) = open(dir.path(), small());
-    assert_eq!(state.queue_messages.len(), 1);
+    assert_eq!(state.queues.len(), 1);
     assert!(!trash.exists() && !empty.exists());
 }
 
@@ -231,13 +250,13 @@ fn queue_keys_with_slashes_nul_and_unicode() {
     }
     assert_eq!(dir_name("a/b"), "612f62");
     drop(store);
-    let (mut store, state) = open(dir.path(), small());
+    let (mut store, _) = open(dir.path(), small());
     for (i, key) in keys.iter().enumerate() {
-        assert_eq!(state.queue_messages[*key], msgs([i as u64]), "{key:?}");
+        assert_eq!(read_all(&mut store, key), msgs([i as u64]), "{key:?}");
         store.queue_delete(key).unwrap();
     }
     drop(store);
-    assert!(open(dir.path(), small()).1.queue_messages.is_empty());
+    assert!(open(dir.path(), small()).1.queues.is_empty());
 }
 
 #[test]
@@ -250,6 +269,7 @@ fn poisoned_store_refuses_durable_writes() {
     assert!(poisoned(store.put_definition("k", Some(&b("v")))));
     assert!(poisoned(store.queue_append(Q, &msgs([2]))));
     assert!(poisoned(store.queue_remove(Q, &[1])));
+    assert!(poisoned(store.queue_remove_from(Q, 0)));
     assert!(poisoned(store.queue_delete(Q)));
     assert!(poisoned(store.sync()));
 }
@@ -267,7 +287,7 @@ fn sync_on_append_covers_queues_and_definitions() {
     assert!(store.dirty_queues.is_empty());
     store.sync().unwrap();
     drop(store);
-    let (_, state) = open(dir.path(), opts);
+    let (mut store, state) = open(dir.path(), opts);
     assert_eq!(state.definitions["k"], b("v"));
-    assert_eq!(state.queue_messages[Q], msgs(1..=2));
+    assert_eq!(read_all(&mut store, Q), msgs(1..=2));
 }

@@ -141,17 +141,35 @@ impl ReadCache {
         }
     }
 
-    /// The completed result of `read`: a copy (errors are taken, so the read runs again).
+    /// The completed result of `read`: a copy of a partition read (errors are taken, so
+    /// the read runs again); a queue read is taken (the queue's store changes as its
+    /// messages are delivered and acknowledged, and the engine reads each part once).
     pub(super) fn get(&mut self, read: &Read) -> Option<ReadResult> {
         match self.done.get(read)? {
             ReadResult::Batches(Ok(b)) => Some(ReadResult::Batches(Ok(b.clone()))),
             ReadResult::Timestamp(Ok(t)) => Some(ReadResult::Timestamp(Ok(*t))),
-            ReadResult::Batches(Err(_)) | ReadResult::Timestamp(Err(_)) => {
-                let taken = self.done.remove(read);
+            ReadResult::Batches(Err(_)) | ReadResult::Timestamp(Err(_)) | ReadResult::Queue(_) => {
+                let result = self.done.remove(read)?;
+                self.bytes -= size_of_result(&result);
                 self.order.retain(|r| r != read);
-                taken
+                Some(result)
             }
         }
+    }
+
+    /// Forgets completed reads of a queue's store (it was purged or deleted).
+    pub(super) fn invalidate_queue(&mut self, queue: &str) {
+        let stale = |r: &Read| matches!(r, Read::Queue(q, _, _) if q == queue);
+        let mut freed = 0;
+        self.done.retain(|r, result| {
+            let keep = !stale(r);
+            if !keep {
+                freed += size_of_result(result);
+            }
+            keep
+        });
+        self.bytes -= freed;
+        self.order.retain(|r| !stale(r));
     }
 
     /// Marks `read` as sent; false when it already is.
@@ -184,6 +202,7 @@ impl ReadCache {
         let stale = |r: &Read| match r {
             Read::Batches(t, _) => !timestamps_only && t == tp,
             Read::Timestamp(t, _) => t == tp,
+            Read::Queue(..) => false,
         };
         if !self.order.iter().any(stale) {
             return;
@@ -203,8 +222,9 @@ impl ReadCache {
     /// Forgets completed reads of every partition of a topic.
     pub(super) fn invalidate_topic(&mut self, topic: &str) {
         let tps: Vec<TopicPartition> = (self.order.iter())
-            .map(|r| match r {
-                Read::Batches(tp, _) | Read::Timestamp(tp, _) => tp,
+            .filter_map(|r| match r {
+                Read::Batches(tp, _) | Read::Timestamp(tp, _) => Some(tp),
+                Read::Queue(..) => None,
             })
             .filter(|tp| tp.topic == topic)
             .cloned()
@@ -218,6 +238,7 @@ impl ReadCache {
 fn size_of_result(r: &ReadResult) -> usize {
     match r {
         ReadResult::Batches(Ok(b)) => b.iter().map(Bytes::len).sum(),
+        ReadResult::Queue(Ok(m)) => m.iter().map(|(_, b)| b.len()).sum(),
         _ => 0,
     }
 }
@@ -226,7 +247,7 @@ fn size_of_result(r: &ReadResult) -> usize {
 pub(super) fn batches(r: ReadResult) -> Result<Vec<Bytes>, StorageError> {
     match r {
         ReadResult::Batches(b) => b,
-        ReadResult::Timestamp(_) => Err(StorageError::Pending),
+        _ => Err(StorageError::Pending),
     }
 }
 
@@ -234,6 +255,14 @@ pub(super) fn batches(r: ReadResult) -> Result<Vec<Bytes>, StorageError> {
 pub(super) fn timestamp(r: ReadResult) -> Result<Option<i64>, StorageError> {
     match r {
         ReadResult::Timestamp(t) => t,
-        ReadResult::Batches(_) => Err(StorageError::Pending),
+        _ => Err(StorageError::Pending),
+    }
+}
+
+/// Turns a cached result into what [`portask_engine::Storage::queue_read`] returns.
+pub(super) fn queue(r: ReadResult) -> Result<Vec<(u64, Bytes)>, StorageError> {
+    match r {
+        ReadResult::Queue(m) => m,
+        _ => Err(StorageError::Pending),
     }
 }

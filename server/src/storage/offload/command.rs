@@ -21,6 +21,7 @@ pub(super) enum Write {
     PutDefinition(String, Option<Bytes>),
     QueueAppend(String, Vec<(u64, Bytes)>),
     QueueRemove(String, Vec<u64>),
+    QueueRemoveFrom(String, u64),
     QueueDelete(String),
 }
 
@@ -38,6 +39,7 @@ impl Write {
             Self::PutDefinition(key, value) => backend.put_definition(key, value.as_ref()),
             Self::QueueAppend(queue, messages) => backend.queue_append(queue, messages),
             Self::QueueRemove(queue, ids) => backend.queue_remove(queue, ids),
+            Self::QueueRemoveFrom(queue, from) => backend.queue_remove_from(queue, *from),
             Self::QueueDelete(queue) => backend.queue_delete(queue),
         }
     }
@@ -60,6 +62,8 @@ pub(super) enum Read {
     Batches(TopicPartition, i64),
     /// [`Storage::offset_for_timestamp`].
     Timestamp(TopicPartition, i64),
+    /// [`Storage::queue_read`] after an id, at most that many messages.
+    Queue(String, Option<u64>, usize),
 }
 
 /// The answer to a [`Read`].
@@ -67,6 +71,7 @@ pub(super) enum Read {
 pub(super) enum ReadResult {
     Batches(Result<Vec<Bytes>, StorageError>),
     Timestamp(Result<Option<i64>, StorageError>),
+    Queue(Result<Vec<(u64, Bytes)>, StorageError>),
 }
 
 /// One request to the storage thread.

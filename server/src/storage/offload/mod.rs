@@ -80,6 +80,7 @@ pub fn start(
         reads: ReadCache::new(READ_CACHE_BYTES),
         backlog_bytes: 0,
         unsynced: false,
+        retained: Vec::new(),
         completions: Vec::new(),
     }));
     let waker = Arc::new(OnceLock::new());
@@ -200,6 +201,10 @@ impl Storage for OffloadedStorage {
         offset: i64,
         max_bytes: usize,
     ) -> Result<Vec<Bytes>, StorageError> {
+        let retained = std::mem::take(&mut lock(&self.shared).retained);
+        for tp in &retained {
+            self.tails.forget(tp);
+        }
         if let Some(batches) = self.tails.read(tp, offset, max_bytes) {
             return Ok(batches);
         }
@@ -242,8 +247,25 @@ impl Storage for OffloadedStorage {
     fn queue_remove(&mut self, queue: &str, ids: &[u64]) -> Result<(), StorageError> {
         self.write(Write::QueueRemove(queue.to_owned(), ids.to_vec()))
     }
+    fn queue_read(
+        &mut self,
+        queue: &str,
+        after: Option<u64>,
+        max_messages: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<(u64, Bytes)>, StorageError> {
+        let read = Read::Queue(queue.to_owned(), after, max_messages);
+        self.start_read(read, max_bytes).and_then(cache::queue)
+    }
+    fn queue_remove_from(&mut self, queue: &str, from: u64) -> Result<(), StorageError> {
+        self.write(Write::QueueRemoveFrom(queue.to_owned(), from))?;
+        lock(&self.shared).reads.invalidate_queue(queue);
+        Ok(())
+    }
     fn queue_delete(&mut self, queue: &str) -> Result<(), StorageError> {
-        self.write(Write::QueueDelete(queue.to_owned()))
+        self.write(Write::QueueDelete(queue.to_owned()))?;
+        lock(&self.shared).reads.invalidate_queue(queue);
+        Ok(())
     }
     /// Waits until every queued write is durable (at shutdown; the worker's syncs go through
     /// [`StorageEvents::request_sync`] and do not wait).
@@ -307,6 +329,12 @@ impl StorageEvents {
     /// Takes what the storage thread completed since the last call.
     pub fn take_completions(&self) -> Vec<Completion> {
         std::mem::take(&mut lock(&self.shared).completions)
+    }
+
+    /// Whether the store is unreachable for now (writes are refused and the pending ones
+    /// retried).
+    pub fn unavailable(&self) -> bool {
+        lock(&self.shared).unavailable.is_some()
     }
 
     /// Whether so many write bytes wait for the thread that requests should wait too.

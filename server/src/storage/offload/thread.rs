@@ -30,6 +30,9 @@ pub(super) struct Shared {
     pub(super) backlog_bytes: usize,
     /// Something was written since the last sync was asked for.
     pub(super) unsynced: bool,
+    /// Partitions that retention ran on (their older data may have changed): the loop's
+    /// tail cache forgets them.
+    pub(super) retained: Vec<portask_engine::storage::TopicPartition>,
     /// Completions not yet taken by the loop.
     pub(super) completions: Vec<Completion>,
 }
@@ -71,6 +74,10 @@ impl StorageThread {
                     let result = self
                         .writable()
                         .and_then(|()| self.backend.apply_retention(&tp, &policy, wall));
+                    let mut sh = lock(&self.shared);
+                    sh.reads.invalidate(&tp, false);
+                    sh.retained.push(tp.clone());
+                    drop(sh);
                     match result {
                         Ok(start) => self.report(Completion::Retention { tp, start }),
                         Err(e) => eprintln!("portask: storage: retention of {tp:?} failed: {e}"),
@@ -138,14 +145,19 @@ impl StorageThread {
     }
 
     fn read(&mut self, read: Read, max_bytes: usize) {
-        let result = match &read {
-            Read::Batches(tp, offset) => {
-                ReadResult::Batches(self.backend.read(tp, *offset, max_bytes))
-            }
-            Read::Timestamp(tp, ts) => {
-                ReadResult::Timestamp(self.backend.offset_for_timestamp(tp, *ts))
-            }
-        };
+        let result =
+            match &read {
+                Read::Batches(tp, offset) => {
+                    ReadResult::Batches(self.backend.read(tp, *offset, max_bytes))
+                }
+                Read::Timestamp(tp, ts) => {
+                    ReadResult::Timestamp(self.backend.offset_for_timestamp(tp, *ts))
+                }
+                Read::Queue(queue, after, max_messages) => ReadResult::Queue(
+                    self.backend
+                        .queue_read(queue, *after, *max_messages, max_bytes),
+                ),
+            };
         lock(&self.shared).reads.complete(read, result);
         self.report(Completion::ReadsDone);
     }

@@ -53,6 +53,10 @@ impl Keys {
     pub(super) fn queue(&self, key: &str) -> String {
         format!("{}:queue:{key}", self.ns)
     }
+
+    pub(super) fn queue_ids(&self, key: &str) -> String {
+        format!("{}:qids:{key}", self.ns)
+    }
 }
 
 /// Field of a group's offsets hash: `<topic>:<partition>`.

@@ -16,6 +16,7 @@
 //! <ns>:defs                   HASH   definition key → definition bytes (opaque)
 //! <ns>:queues                 SET    durable queue keys with a message store
 //! <ns>:queue:<queue key>      HASH   message id (decimal) → message bytes (opaque)
+//! <ns>:qids:<queue key>       ZSET   score = member = message id: the queue's ids in order
 //! ```
 //!
 //! An append is one round trip: a `MULTI`/`EXEC` transaction that stores the batch, drops any
@@ -27,8 +28,9 @@
 //!
 //! Recovery reads the topics, each partition's `part` hash and whole index (producer state is
 //! the last index entry of each producer id), the groups' offsets, the producer id, the
-//! definitions and every queue's messages (in id order, which is their append order: the
-//! engine hands out increasing ids per queue).
+//! definitions and every queue's message count and size, not the messages: the engine reads
+//! those in id order, which is their append order (the engine hands out increasing ids per
+//! queue), through the `qids` sorted set (see [`queues`]).
 //!
 //! Calls run on the storage thread ([`crate::storage::offload`]), never on the event loop.
 //! When the server is unreachable, a call fails quickly with [`StorageError::Io`] and the
@@ -40,6 +42,7 @@
 
 mod conn;
 mod keys;
+mod queues;
 
 #[cfg(test)]
 mod tests;
@@ -305,23 +308,7 @@ impl RedisStorage {
             .run(|c| redis::cmd("HGETALL").arg(keys.defs()).query(c))?;
         state.definitions = defs.into_iter().map(|(k, v)| (k, Bytes::from(v))).collect();
 
-        let queues: Vec<String> = self
-            .conn
-            .run(|c| redis::cmd("SMEMBERS").arg(keys.queues()).query(c))?;
-        for queue in queues {
-            let fields: HashMap<String, Vec<u8>> = self
-                .conn
-                .run(|c| redis::cmd("HGETALL").arg(keys.queue(&queue)).query(c))?;
-            let mut messages = Vec::with_capacity(fields.len());
-            for (id, bytes) in fields {
-                let id: u64 = id.parse().map_err(|_| {
-                    StorageError::Corrupt(format!("bad message id {id:?} in queue {queue:?}"))
-                })?;
-                messages.push((id, Bytes::from(bytes)));
-            }
-            messages.sort_by_key(|(id, _)| *id);
-            state.queue_messages.insert(queue, messages);
-        }
+        state.queues = self.recover_queues()?;
 
         state.topics = metas;
         self.topics = state
@@ -660,51 +647,29 @@ impl Storage for RedisStorage {
     }
 
     fn queue_append(&mut self, queue: &str, messages: &[(u64, Bytes)]) -> Result<(), StorageError> {
-        if messages.is_empty() {
-            return Ok(());
-        }
-        let keys = &self.keys;
-        self.conn.run(|c| {
-            let mut hset = redis::cmd("HSET");
-            hset.arg(keys.queue(queue));
-            for (id, bytes) in messages {
-                hset.arg(*id).arg(bytes.as_ref());
-            }
-            redis::pipe()
-                .atomic()
-                .cmd("SADD")
-                .arg(keys.queues())
-                .arg(queue)
-                .ignore()
-                .add_command(hset)
-                .ignore()
-                .query::<()>(c)
-        })
+        self.append_messages(queue, messages)
     }
 
     fn queue_remove(&mut self, queue: &str, ids: &[u64]) -> Result<(), StorageError> {
-        if ids.is_empty() {
-            return Ok(());
-        }
-        let key = self.keys.queue(queue);
-        self.conn
-            .run(|c| redis::cmd("HDEL").arg(key).arg(ids).query::<()>(c))
+        self.remove_messages(queue, ids)
+    }
+
+    fn queue_read(
+        &mut self,
+        queue: &str,
+        after: Option<u64>,
+        max_messages: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<(u64, Bytes)>, StorageError> {
+        self.read_messages(queue, after, max_messages, max_bytes)
+    }
+
+    fn queue_remove_from(&mut self, queue: &str, from: u64) -> Result<(), StorageError> {
+        self.remove_messages_from(queue, from)
     }
 
     fn queue_delete(&mut self, queue: &str) -> Result<(), StorageError> {
-        let keys = &self.keys;
-        self.conn.run(|c| {
-            redis::pipe()
-                .atomic()
-                .cmd("SREM")
-                .arg(keys.queues())
-                .arg(queue)
-                .ignore()
-                .cmd("UNLINK")
-                .arg(keys.queue(queue))
-                .ignore()
-                .query::<()>(c)
-        })
+        self.delete_messages(queue)
     }
 
     fn sync(&mut self) -> Result<(), StorageError> {

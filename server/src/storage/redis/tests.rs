@@ -13,7 +13,8 @@ use portask_engine::MemStorage;
 use portask_engine::batch::{ProducerFields, encode_batch};
 use portask_engine::record::Record;
 use portask_engine::storage::{
-    CommittedOffset, EncodedBatch, RecoveredState, Storage, StorageError, TopicMeta, TopicPartition,
+    CommittedOffset, EncodedBatch, RecoveredState, Storage, StorageError, StoredQueue, TopicMeta,
+    TopicPartition,
 };
 
 use super::{RedisOptions, RedisStorage, Timeouts};
@@ -228,7 +229,8 @@ fn recovers_what_the_memory_store_recovers() {
     let mut mem = MemStorage::new();
     both(&mut redis, &mut mem, workload);
     drop(redis);
-    let got = sorted(server.open(&ns).recover().unwrap());
+    let mut reopened = server.open(&ns);
+    let got = sorted(reopened.recover().unwrap());
     let want = sorted(mem.recover().unwrap());
     assert_eq!(got, want);
     let p0 = &got.partitions[&tp("orders", 0)];
@@ -237,8 +239,12 @@ fn recovers_what_the_memory_store_recovers() {
     assert_eq!(p0.producers[0].base_offset, 9);
     assert_eq!(got.partitions[&tp("orders", 1)].log_start_offset, 1);
     assert_eq!(got.next_producer_id, 7);
-    let ids: Vec<u64> = got.queue_messages["%2F/a"].iter().map(|m| m.0).collect();
-    assert_eq!(ids, [0, 2, 4, 5, 6, 7, 8, 9, 10, 11]);
+    let ids = |s: &mut dyn Storage| -> Vec<u64> {
+        let read = s.queue_read("%2F/a", None, 100, 1 << 20).unwrap();
+        read.iter().map(|m| m.0).collect()
+    };
+    assert_eq!(ids(&mut reopened), [0, 2, 4, 5, 6, 7, 8, 9, 10, 11]);
+    assert_eq!(ids(&mut reopened), ids(&mut mem));
     assert!(!got.partitions.contains_key(&tp("gone", 0)));
 }
 
@@ -374,7 +380,7 @@ fn fails_fast_while_down_and_reconnects_after_a_restart() {
     // (AOF with appendfsync always), and nothing of the failed calls is there.
     let r = server.open(&ns).recover().unwrap();
     assert_eq!(r.partitions[&p].next_offset, 3);
-    assert_eq!(r.queue_messages["q"].len(), 2);
+    assert_eq!(r.queues["q"].count, 2);
     assert!(r.offsets.is_empty());
 }
 
@@ -436,6 +442,56 @@ fn an_append_retried_after_a_lost_reply_replaces_the_first() {
     assert!(r.partitions[&p].producers.is_empty());
     let read = s.read(&p, 5, 1 << 20).unwrap();
     assert_eq!(read, vec![batch(5, 2, None).bytes]);
+}
+
+#[test]
+fn queue_reads_go_in_id_order_and_stores_without_an_id_set_are_upgraded() {
+    let Some(server) = TestServer::start("queue_reads") else {
+        return;
+    };
+    let ns = ns("qread");
+    let mut s = server.open(&ns);
+    let msgs: Vec<(u64, Bytes)> = (0..30u64)
+        .map(|i| (i, Bytes::from(format!("message {i:02}"))))
+        .collect();
+    s.queue_append("q", &msgs[..20]).unwrap();
+    s.queue_append("q", &msgs[20..]).unwrap();
+    s.queue_remove("q", &[3, 4]).unwrap();
+    let read = s.queue_read("q", Some(1), 3, 1 << 20).unwrap();
+    assert_eq!(read, [msgs[2].clone(), msgs[5].clone(), msgs[6].clone()]);
+    assert_eq!(
+        s.queue_read("q", Some(6), 10, 15).unwrap(),
+        [msgs[7].clone()]
+    );
+    assert!(s.queue_read("q", Some(29), 10, 100).unwrap().is_empty());
+    assert!(s.queue_read("none", None, 10, 100).unwrap().is_empty());
+    s.queue_remove_from("q", 25).unwrap();
+    assert_eq!(
+        s.queue_read("q", Some(23), 10, 1 << 20).unwrap(),
+        [msgs[24].clone()]
+    );
+    // A store written before the id set existed: recovery rebuilds it.
+    let mut conn = redis::Client::open(server.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    redis::cmd("DEL")
+        .arg(format!("{ns}:qids:q"))
+        .query::<()>(&mut conn)
+        .unwrap();
+    let mut s = RedisStorage::open(&RedisOptions::new(&server.url(), &ns)).unwrap();
+    let r = s.recover().unwrap();
+    let want = StoredQueue {
+        count: 23,
+        bytes: 23 * 10,
+        next_id: 25,
+    };
+    assert_eq!(r.queues["q"], want);
+    let all = s.queue_read("q", None, 100, 1 << 20).unwrap();
+    assert_eq!(all.len(), 23);
+    assert_eq!(all[3], msgs[5]);
+    s.queue_delete("q").unwrap();
+    assert!(s.queue_read("q", None, 100, 1 << 20).unwrap().is_empty());
 }
 
 #[test]
