@@ -24,6 +24,11 @@
 //! transaction: the changed batches' index entries and bytes are removed and their pieces
 //! added. A crash between chunks leaves a consistent, partly compacted log that the next pass
 //! finishes. A batch left without records just goes; the log start offset does not move.
+//!
+//! The last closed batch of each idempotent producer (one whose newest batch is not the
+//! active one) is kept whole, records and tombstones alike: recovery takes a producer's
+//! sequence numbers from its last index entry, which must stay as it was appended (Kafka's
+//! cleaner likewise retains each producer's last batch).
 
 use std::collections::{HashMap, HashSet};
 
@@ -193,6 +198,7 @@ impl RedisStorage {
         })?;
         let mut pass = Pass {
             latest: HashMap::new(),
+            kept_whole: HashSet::new(),
             notes,
             now,
             delete_retention_ms: policy.delete_retention_ms,
@@ -212,6 +218,12 @@ impl RedisStorage {
                 break;
             }
         }
+        let mut last_of_producer = HashMap::new();
+        for e in closed.iter().filter(|e| e.producer_id >= 0) {
+            last_of_producer.insert(e.producer_id, e.base);
+        }
+        last_of_producer.remove(&active.producer_id);
+        pass.kept_whole = last_of_producer.into_values().collect();
         let chunks = byte_chunks(&closed);
         for chunk in &chunks {
             for batch in self.batches(tp, chunk)? {
@@ -288,6 +300,9 @@ impl RedisStorage {
         p.atomic();
         let mut changes = false;
         for (e, raw) in entries.iter().zip(batches) {
+            if pass.kept_whole.contains(&e.base) {
+                continue;
+            }
             let note = pass.notes.get(&e.base).copied();
             let compacted =
                 compact_batch(raw, &pass.latest, note.is_some_and(|at| pass.expired(at)))?;
@@ -343,6 +358,9 @@ impl RedisStorage {
 struct Pass {
     /// Each key's latest offset in the closed batches.
     latest: HashMap<Bytes, i64>,
+    /// Base offsets of the batches kept whole: the last closed one of each producer whose
+    /// newest batch is not the active one.
+    kept_whole: HashSet<i64>,
     /// The partition's `tomb` hash: base offset → when first compacted (ms).
     notes: HashMap<i64, i64>,
     /// Wall-clock time of the pass (ms).

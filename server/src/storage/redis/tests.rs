@@ -640,3 +640,51 @@ fn compaction_keeps_the_latest_per_key_and_tombstones_for_a_while() {
         .unwrap();
     assert!(keys.is_empty(), "{keys:?}");
 }
+
+#[test]
+fn compaction_keeps_each_producers_last_batch_whole() {
+    let Some(server) = TestServer::start("compaction_producers") else {
+        return;
+    };
+    let ns = ns("compact-producers");
+    let mut s = server.open(&ns);
+    let p = tp("t", 0);
+    let mut topic = meta("t", 1);
+    topic.configs = BTreeMap::from([("cleanup.policy".to_owned(), "compact".to_owned())]);
+    s.put_topic(&topic).unwrap();
+    let producer = |producer_id, base_sequence| ProducerFields {
+        producer_id,
+        producer_epoch: 0,
+        base_sequence,
+    };
+    let r = |k: &str, v: &str| keyed(1000, Some(k), Some(v));
+    for (base, fields, records) in [
+        (0, producer(7, 0), vec![r("a", "v1"), r("a", "v2")]),
+        (2, producer(7, 2), vec![r("c", "v1"), r("b", "v1")]),
+        (4, producer(8, 0), vec![r("b", "v2")]),
+        (5, NO_PRODUCER, vec![r("z", "z")]),
+    ] {
+        let b = encode_batch(base, fields, &records, Default::default()).unwrap();
+        s.append(&p, &b).unwrap();
+    }
+    s.apply_retention(&p, &compact_policy(), 10_000).unwrap();
+    // Offset 0 goes; the superseded b at 3 stays, in producer 7's last batch.
+    let text = |x: &str| Some(x.to_owned());
+    assert_eq!(
+        contents(&mut s, 0),
+        vec![
+            (1, text("a"), text("v2")),
+            (2, text("c"), text("v1")),
+            (3, text("b"), text("v1")),
+            (4, text("b"), text("v2")),
+            (5, text("z"), text("z")),
+        ]
+    );
+    let r = server.open(&ns).recover().unwrap();
+    let last: Vec<(i64, i32, i32)> = r.partitions[&p]
+        .producers
+        .iter()
+        .map(|s| (s.producer_id, s.first_sequence, s.last_sequence))
+        .collect();
+    assert_eq!(last, vec![(7, 2, 3), (8, 0, 0)]);
+}
