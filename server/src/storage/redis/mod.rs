@@ -7,7 +7,7 @@
 //! ```text
 //! <ns>:topics                 HASH   topic name → topic metadata (CBOR)
 //! <ns>:part:<topic>:<p>       HASH   next → next offset, start → log start offset,
-//!                                    compacted → end of the last compaction pass
+//!                                    compacted → active batch base at the last compaction
 //! <ns>:idx:<topic>:<p>        ZSET   score = batch base offset,
 //!                                    member = "base:last:max_ts:len:producer_id:epoch:base_seq"
 //! <ns>:log:<topic>:<p>        HASH   base offset (decimal) → the batch as the engine encoded it
