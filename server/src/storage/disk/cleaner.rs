@@ -7,11 +7,12 @@
 //! the first segment left, through the same path as DeleteRecords (`log-start` written first).
 //!
 //! Compaction keeps, in the closed segments, only the latest record of every key (as found in
-//! the closed segments); records without a key are dropped. A tombstone (null value) stays
-//! until `delete.retention.ms` after its segment was first compacted, then goes too. Remaining
-//! records keep their offsets: a stored batch that loses records is split into batches of
-//! consecutive survivors. A pass runs when a closed segment was never compacted or holds
-//! tombstones past that horizon; segments that do not change are not rewritten.
+//! the closed segments); records without a key are dropped (see [`crate::storage::compaction`]).
+//! A tombstone (null value) stays until `delete.retention.ms` after its segment was first
+//! compacted, then goes too. Remaining records keep their offsets: a stored batch that loses
+//! records is split into batches of consecutive survivors. A pass runs when a closed segment
+//! was never compacted or holds tombstones past that horizon; segments that do not change are
+//! not rewritten.
 //!
 //! A segment is rewritten crash-safely: the cleaned log is written to `<base>.log.tmp` and
 //! fsynced; its index, time index and compaction note are removed and the directory fsynced;
@@ -26,15 +27,13 @@ use std::fs::{self, OpenOptions};
 use std::io::Write;
 
 use bytes::Bytes;
-use portask_engine::batch::{
-    ALGORITHM_MASK, BatchHeader, BodyEncoding, CompressionMode, FLAG_SINGLE, ProducerFields,
-    StoredCompression, decode_batch, encode_batch_with,
-};
+use portask_engine::batch::BatchHeader;
 use portask_engine::storage::{RetentionPolicy, StorageError};
 
 use super::fsutil::{atomic_write, cleaned_file_name, fsync_failed, sync_dir, tmp_path};
 use super::partition::Partition;
 use super::segment::{Segment, Tail};
+use crate::storage::compaction::{compact_batch, note_latest};
 
 /// What compacting one segment gives.
 struct Cleaned {
@@ -114,14 +113,7 @@ impl Partition {
         let mut latest: HashMap<Bytes, i64> = HashMap::new();
         for i in 0..closed {
             for batch in self.segment_batches(i)? {
-                let Ok(decoded) = decode_batch(&batch) else {
-                    continue;
-                };
-                for (offset, r) in (decoded.header.base_offset..).zip(decoded.records) {
-                    if let Some(key) = r.key {
-                        latest.insert(key, offset);
-                    }
-                }
+                note_latest(&batch, &mut latest);
             }
         }
         let mut i = 0;
@@ -216,10 +208,8 @@ impl Partition {
     }
 }
 
-/// Compacts the batches of one segment: keeps records that are the latest of their key, and
-/// tombstones only while `expire` is false. Batches that keep every record are copied as they
-/// are; the others are split into runs of consecutive survivors, re-encoded at their offsets
-/// with their message ids, algorithm and mode (zstd at its default level).
+/// Compacts the batches of one segment (see [`compact_batch`]): batches that keep every
+/// record are copied as they are, the others are replaced by their re-encoded pieces.
 fn clean(
     batches: &[Bytes],
     latest: &HashMap<Bytes, i64>,
@@ -229,87 +219,20 @@ fn clean(
     let mut changed = false;
     let mut tombstones = false;
     for raw in batches {
-        // A batch that cannot be decoded here (a dictionary-compressed one) is kept whole.
-        let Ok(decoded) = decode_batch(raw) else {
-            out.extend_from_slice(raw);
-            continue;
-        };
-        let h = decoded.header;
-        let keep: Vec<bool> = (h.base_offset..)
-            .zip(&decoded.records)
-            .map(|(offset, r)| {
-                r.key
-                    .as_ref()
-                    .is_some_and(|k| latest.get(k) == Some(&offset))
-                    && !(r.value.is_none() && expire)
-            })
-            .collect();
-        let kept_tombstone = decoded
-            .records
-            .iter()
-            .zip(&keep)
-            .any(|(r, &k)| k && r.value.is_none());
-        tombstones |= kept_tombstone;
-        if keep.iter().all(|&k| k) {
-            out.extend_from_slice(raw);
-            continue;
-        }
-        changed = true;
-        let enc = BodyEncoding {
-            mode: if h.compression & FLAG_SINGLE != 0 {
-                CompressionMode::Single
-            } else {
-                CompressionMode::Bulk
-            },
-            ..BodyEncoding::bulk(stored_compression(h.compression))
-        };
-        let mut j = 0;
-        while j < keep.len() {
-            if !keep[j] {
-                j += 1;
-                continue;
+        let compacted = compact_batch(raw, latest, expire)?;
+        tombstones |= compacted.tombstones;
+        match compacted.pieces {
+            None => out.extend_from_slice(raw),
+            Some(pieces) => {
+                changed = true;
+                for piece in pieces {
+                    out.extend_from_slice(&piece.bytes);
+                }
             }
-            let start = j;
-            while j < keep.len() && keep[j] {
-                j += 1;
-            }
-            let producer = ProducerFields {
-                producer_id: h.producer_id,
-                producer_epoch: h.producer_epoch,
-                base_sequence: advance_sequence(h.base_sequence, start),
-            };
-            let base = h.base_offset + start as i64;
-            let (batch, _) = encode_batch_with(
-                base,
-                producer,
-                &decoded.records[start..j],
-                &decoded.ids[start..j],
-                &enc,
-            )
-            .map_err(|e| StorageError::Corrupt(format!("re-encoding a compacted batch: {e}")))?;
-            out.extend_from_slice(&batch.bytes);
         }
     }
     Ok(Cleaned {
         bytes: changed.then_some(out),
         tombstones,
     })
-}
-
-/// The compression of a batch header's `compression` byte (its algorithm bits).
-fn stored_compression(code: u8) -> StoredCompression {
-    match code & ALGORITHM_MASK {
-        1 => StoredCompression::Zstd { level: 3 },
-        2 => StoredCompression::Lz4,
-        3 => StoredCompression::Snappy,
-        _ => StoredCompression::None,
-    }
-}
-
-/// The sequence number `n` records after `base` (-1 stays -1), wrapping as Kafka's do.
-fn advance_sequence(base: i32, n: usize) -> i32 {
-    if base < 0 {
-        return base;
-    }
-    ((i64::from(base) + n as i64) % (i64::from(i32::MAX) + 1)) as i32
 }

@@ -30,6 +30,11 @@ impl Keys {
         format!("{}:log:{}:{}", self.ns, tp.topic, tp.partition)
     }
 
+    /// Compacted batches that keep tombstones: base offset → when first compacted (ms).
+    pub(super) fn tombstones(&self, tp: &TopicPartition) -> String {
+        format!("{}:tomb:{}:{}", self.ns, tp.topic, tp.partition)
+    }
+
     pub(super) fn groups(&self) -> String {
         format!("{}:groups", self.ns)
     }

@@ -6,10 +6,13 @@
 //!
 //! ```text
 //! <ns>:topics                 HASH   topic name → topic metadata (CBOR)
-//! <ns>:part:<topic>:<p>       HASH   next → next offset, start → log start offset
+//! <ns>:part:<topic>:<p>       HASH   next → next offset, start → log start offset,
+//!                                    compacted → active batch base at the last compaction
 //! <ns>:idx:<topic>:<p>        ZSET   score = batch base offset,
 //!                                    member = "base:last:max_ts:len:producer_id:epoch:base_seq"
 //! <ns>:log:<topic>:<p>        HASH   base offset (decimal) → the batch as the engine encoded it
+//! <ns>:tomb:<topic>:<p>       HASH   base offset → first compaction (ms) of a batch that
+//!                                    keeps tombstones (compacted topics, see [`retention`])
 //! <ns>:groups                 SET    groups with committed offsets
 //! <ns>:offsets:<group>        HASH   "<topic>:<p>" → committed offset (CBOR)
 //! <ns>:producer-id            STRING the next producer id
@@ -43,6 +46,7 @@
 mod conn;
 mod keys;
 mod queues;
+mod retention;
 
 #[cfg(test)]
 mod tests;
@@ -54,8 +58,8 @@ use bytes::Bytes;
 use portask_engine::batch::HEADER_LEN;
 use portask_engine::producer::{RecentBatches, last_sequence};
 use portask_engine::storage::{
-    CommittedOffset, EncodedBatch, PartitionState, ProducerSnapshot, RecoveredState, Storage,
-    StorageError, TopicMeta, TopicPartition,
+    CommittedOffset, EncodedBatch, PartitionState, ProducerSnapshot, RecoveredState,
+    RetentionPolicy, Storage, StorageError, TopicMeta, TopicPartition,
 };
 use redis::Connection;
 use serde::{Deserialize, Serialize};
@@ -382,6 +386,7 @@ impl Storage for RedisStorage {
                     .arg(keys.part(tp))
                     .arg(keys.index(tp))
                     .arg(keys.log(tp))
+                    .arg(keys.tombstones(tp))
                     .ignore();
             }
             p.query::<()>(c)
@@ -676,5 +681,14 @@ impl Storage for RedisStorage {
         // Every write returned after the server's reply; how durable it is then is the
         // server's persistence configuration (see docs/storage.md).
         Ok(())
+    }
+
+    fn apply_retention(
+        &mut self,
+        tp: &TopicPartition,
+        policy: &RetentionPolicy,
+        now_wall: i64,
+    ) -> Result<Option<i64>, StorageError> {
+        self.retain(tp, policy, now_wall).map(Some)
     }
 }

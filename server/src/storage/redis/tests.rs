@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use portask_engine::MemStorage;
-use portask_engine::batch::{ProducerFields, encode_batch};
+use portask_engine::batch::{ProducerFields, decode_batch, encode_batch};
 use portask_engine::record::Record;
 use portask_engine::storage::{
-    CommittedOffset, EncodedBatch, RecoveredState, Storage, StorageError, StoredQueue, TopicMeta,
-    TopicPartition,
+    CommittedOffset, EncodedBatch, RecoveredState, RetentionPolicy, Storage, StorageError,
+    StoredQueue, TopicMeta, TopicPartition,
 };
 
 use super::{RedisOptions, RedisStorage, Timeouts};
@@ -498,4 +498,248 @@ fn queue_reads_go_in_id_order_and_stores_without_an_id_set_are_upgraded() {
 fn bad_options_are_refused() {
     assert!(RedisStorage::open(&RedisOptions::new("http://x", "p")).is_err());
     assert!(RedisStorage::open(&RedisOptions::new("redis://127.0.0.1/0", "")).is_err());
+}
+
+const NO_PRODUCER: ProducerFields = ProducerFields {
+    producer_id: -1,
+    producer_epoch: -1,
+    base_sequence: -1,
+};
+
+fn keyed(ts: i64, key: Option<&str>, value: Option<&str>) -> Record {
+    Record {
+        timestamp: ts,
+        key: key.map(|k| Bytes::copy_from_slice(k.as_bytes())),
+        value: value.map(|v| Bytes::copy_from_slice(v.as_bytes())),
+        headers: Vec::new(),
+    }
+}
+
+/// Every (offset, key, value) stored in partition 0 of `t` from `from` on.
+fn contents(s: &mut dyn Storage, from: i64) -> Vec<(i64, Option<String>, Option<String>)> {
+    let text = |b: &Option<Bytes>| b.as_ref().map(|b| String::from_utf8_lossy(b).into_owned());
+    let mut out = Vec::new();
+    for bytes in s.read(&tp("t", 0), from, usize::MAX).unwrap() {
+        let d = decode_batch(&bytes).unwrap();
+        for (o, r) in (d.header.base_offset..).zip(d.records) {
+            out.push((o, text(&r.key), text(&r.value)));
+        }
+    }
+    out
+}
+
+fn delete_policy(retention_ms: i64, retention_bytes: i64) -> RetentionPolicy {
+    RetentionPolicy {
+        retention_ms,
+        retention_bytes,
+        ..RetentionPolicy::default()
+    }
+}
+
+#[test]
+fn retention_deletes_old_batches_but_never_the_active_one() {
+    let Some(server) = TestServer::start("retention_deletes") else {
+        return;
+    };
+    let ns = ns("retention");
+    let mut s = server.open(&ns);
+    let p = tp("t", 0);
+    s.put_topic(&meta("t", 1)).unwrap();
+    // Ten one-record batches, record i at 1000 + 10 i, all of the same size.
+    let mut len = 0;
+    for i in 0..10 {
+        let b = encode_batch(
+            i,
+            NO_PRODUCER,
+            &[keyed(1000 + 10 * i, None, Some("v"))],
+            Default::default(),
+        )
+        .unwrap();
+        len = b.bytes.len() as i64;
+        s.append(&p, &b).unwrap();
+    }
+    // As if the reply to an eleventh append was lost: the engine does not know that batch,
+    // so the tenth stays the active one.
+    let lost = batch(10, 1, None);
+    s.append(&p, &lost).unwrap();
+    s.partitions.get_mut(&p).unwrap().next_offset = 10;
+
+    let unlimited = delete_policy(-1, -1);
+    assert_eq!(s.apply_retention(&p, &unlimited, 5000).unwrap(), Some(0));
+    // Records 0..=5 are older than 1100 - 45.
+    assert_eq!(
+        s.apply_retention(&p, &delete_policy(45, -1), 1100).unwrap(),
+        Some(6)
+    );
+    // The three newest hold 3 len bytes; with one byte more the fourth stays too.
+    assert_eq!(
+        s.apply_retention(&p, &delete_policy(-1, 4 * len + 1), 0)
+            .unwrap(),
+        Some(6)
+    );
+    assert_eq!(
+        s.apply_retention(&p, &delete_policy(-1, 3 * len), 0)
+            .unwrap(),
+        Some(7)
+    );
+    // Everything expired or a zero size limit: the active batch stays.
+    assert_eq!(
+        s.apply_retention(&p, &delete_policy(0, -1), 1 << 40)
+            .unwrap(),
+        Some(9)
+    );
+    assert_eq!(
+        s.apply_retention(&p, &delete_policy(-1, 0), 0).unwrap(),
+        Some(9)
+    );
+    assert_eq!(contents(&mut s, 0)[0].0, 9);
+    assert_eq!(s.read(&p, 10, 1 << 20).unwrap(), vec![lost.bytes]);
+    // The log start survives a restart.
+    let r = server.open(&ns).recover().unwrap();
+    assert_eq!(r.partitions[&p].log_start_offset, 9);
+}
+
+/// Topic `t` with `cleanup.policy=compact`: four rounds of [a, b, keyless] + [c], a tombstone
+/// of b at 16, then z0..z7 at 17..=24, one batch each (z7 is the active batch).
+fn compacted(s: &mut RedisStorage) -> i64 {
+    let mut configs = meta("t", 1);
+    configs.configs = BTreeMap::from([("cleanup.policy".to_owned(), "compact".to_owned())]);
+    s.put_topic(&configs).unwrap();
+    let mut offset = 0;
+    let mut push = |s: &mut RedisStorage, records: Vec<Record>| {
+        let n = records.len() as i64;
+        let b = encode_batch(offset, NO_PRODUCER, &records, Default::default()).unwrap();
+        s.append(&tp("t", 0), &b).unwrap();
+        offset += n;
+    };
+    for round in 0..4 {
+        let v = format!("v{round}");
+        push(
+            s,
+            vec![
+                keyed(1000, Some("a"), Some(&v)),
+                keyed(1000, Some("b"), Some(&v)),
+                keyed(1000, None, Some("nokey")),
+            ],
+        );
+        push(s, vec![keyed(1000, Some("c"), Some(&v))]);
+    }
+    push(s, vec![keyed(1000, Some("b"), None)]);
+    for i in 0..8 {
+        push(s, vec![keyed(1000, Some(&format!("z{i}")), Some("z"))]);
+    }
+    offset
+}
+
+fn compact_policy() -> RetentionPolicy {
+    RetentionPolicy {
+        delete: false,
+        compact: true,
+        delete_retention_ms: 1000,
+        ..RetentionPolicy::default()
+    }
+}
+
+#[test]
+fn compaction_keeps_the_latest_per_key_and_tombstones_for_a_while() {
+    let Some(server) = TestServer::start("compaction") else {
+        return;
+    };
+    let ns = ns("compact");
+    let mut s = server.open(&ns);
+    let p = tp("t", 0);
+    let next = compacted(&mut s);
+    let before = contents(&mut s, 0);
+    assert_eq!(
+        s.apply_retention(&p, &compact_policy(), 10_000).unwrap(),
+        Some(0)
+    );
+    let after = contents(&mut s, 0);
+    let text = |x: &str| Some(x.to_owned());
+    let mut expected = vec![
+        (12, text("a"), text("v3")),
+        (15, text("c"), text("v3")),
+        (16, text("b"), None),
+    ];
+    expected.extend(before.iter().filter(|r| r.0 > 16).cloned());
+    assert_eq!(after, expected);
+    // Reads from an offset in a gap start at the next record; timestamps still resolve.
+    assert_eq!(contents(&mut s, 3)[0].0, 12);
+    assert_eq!(s.offset_for_timestamp(&p, 0).unwrap(), Some(12));
+    let tomb_notes = |s: &mut RedisStorage| -> usize {
+        let key = s.keys.tombstones(&p);
+        s.conn
+            .run(|c| redis::cmd("HLEN").arg(&key).query(c))
+            .unwrap()
+    };
+    assert_eq!(tomb_notes(&mut s), 1);
+
+    // A restart recovers the same log; within delete.retention.ms the tombstone stays.
+    let mut s = server.open(&ns);
+    assert_eq!(s.recover().unwrap().partitions[&p].next_offset, next);
+    assert_eq!(contents(&mut s, 0), after);
+    s.apply_retention(&p, &compact_policy(), 10_500).unwrap();
+    assert_eq!(contents(&mut s, 0), after);
+    // Then it goes, and so does its note.
+    s.apply_retention(&p, &compact_policy(), 11_000).unwrap();
+    let last = contents(&mut s, 0);
+    assert_eq!(last[..2], expected[..2]);
+    assert!(last.iter().all(|r| r.2.is_some()), "{last:?}");
+    assert_eq!(tomb_notes(&mut s), 0);
+
+    // Deleting the topic removes every key of it.
+    s.delete_topic("t").unwrap();
+    let keys: Vec<String> = s
+        .conn
+        .run(|c| redis::cmd("KEYS").arg(format!("{ns}:*")).query(c))
+        .unwrap();
+    assert!(keys.is_empty(), "{keys:?}");
+}
+
+#[test]
+fn compaction_keeps_each_producers_last_batch_whole() {
+    let Some(server) = TestServer::start("compaction_producers") else {
+        return;
+    };
+    let ns = ns("compact-producers");
+    let mut s = server.open(&ns);
+    let p = tp("t", 0);
+    let mut topic = meta("t", 1);
+    topic.configs = BTreeMap::from([("cleanup.policy".to_owned(), "compact".to_owned())]);
+    s.put_topic(&topic).unwrap();
+    let producer = |producer_id, base_sequence| ProducerFields {
+        producer_id,
+        producer_epoch: 0,
+        base_sequence,
+    };
+    let r = |k: &str, v: &str| keyed(1000, Some(k), Some(v));
+    for (base, fields, records) in [
+        (0, producer(7, 0), vec![r("a", "v1"), r("a", "v2")]),
+        (2, producer(7, 2), vec![r("c", "v1"), r("b", "v1")]),
+        (4, producer(8, 0), vec![r("b", "v2")]),
+        (5, NO_PRODUCER, vec![r("z", "z")]),
+    ] {
+        let b = encode_batch(base, fields, &records, Default::default()).unwrap();
+        s.append(&p, &b).unwrap();
+    }
+    s.apply_retention(&p, &compact_policy(), 10_000).unwrap();
+    // Offset 0 goes; the superseded b at 3 stays, in producer 7's last batch.
+    let text = |x: &str| Some(x.to_owned());
+    assert_eq!(
+        contents(&mut s, 0),
+        vec![
+            (1, text("a"), text("v2")),
+            (2, text("c"), text("v1")),
+            (3, text("b"), text("v1")),
+            (4, text("b"), text("v2")),
+            (5, text("z"), text("z")),
+        ]
+    );
+    let r = server.open(&ns).recover().unwrap();
+    let last: Vec<(i64, i32, i32)> = r.partitions[&p]
+        .producers
+        .iter()
+        .map(|s| (s.producer_id, s.first_sequence, s.last_sequence))
+        .collect();
+    assert_eq!(last, vec![(7, 2, 3), (8, 0, 0)]);
 }
