@@ -138,6 +138,13 @@ impl Engine {
         self.storage.sync()
     }
 
+    /// Whether a queue waits for a storage read of its head (a basic.get that found it empty
+    /// should wait for [`Engine::storage_progress`] rather than answer get-empty).
+    pub fn queue_reading(&self, vhost: &str, queue: &str) -> bool {
+        let key = (vhost.to_owned(), queue.to_owned());
+        self.broker.waiting_for_storage.contains(&key)
+    }
+
     /// Tells the engine that the storage backend completed reads it had started (reads that
     /// answered [`StorageError::Pending`]): dispatches again the queues that waited for them.
     pub fn storage_progress(&mut self, now: Millis) {

@@ -93,6 +93,13 @@ impl RecentBatches {
             return;
         }
         let recent = self.by_producer.entry(s.producer_id).or_default();
+        if recent
+            .back()
+            .is_some_and(|b| b.producer_epoch != s.producer_epoch)
+        {
+            // A new epoch starts the producer's sequences over.
+            recent.clear();
+        }
         if recent.len() == RECOVERED_PARTS {
             recent.pop_front();
         }

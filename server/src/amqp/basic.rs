@@ -97,7 +97,8 @@ fn route(
     Ok(outcome.accepted)
 }
 
-/// basic.get: one message as basic.get-ok, or basic.get-empty.
+/// basic.get: one message as basic.get-ok, or basic.get-empty; parked in the session while
+/// the queue's head is being read from storage.
 pub(super) fn get(
     session: &mut Session,
     out: &mut BytesMut,
@@ -111,6 +112,9 @@ pub(super) fn get(
         .engine
         .basic_get(now.mono, id, channel, &session.vhost, &m.queue, m.no_ack)?
     {
+        None if broker.engine.queue_reading(&session.vhost, &m.queue) => {
+            session.parked_get = Some((channel, m));
+        }
         Some(ok) => {
             let method = Method::BasicGetOk(BasicGetOk {
                 delivery_tag: ok.delivery_tag,

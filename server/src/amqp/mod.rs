@@ -6,12 +6,12 @@ mod convert;
 mod errors;
 mod methods;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use bytes::Bytes;
 use portask_amqp::conn::server::{ServerConfig, ServerConn, ServerEvent};
 use portask_amqp::generated::{
-    BasicCancel, BasicDeliver, BasicProperties, BasicPublish, ConnectionBlocked, Method,
+    BasicCancel, BasicDeliver, BasicGet, BasicProperties, BasicPublish, ConnectionBlocked, Method,
 };
 use portask_amqp::table::{FieldTable, FieldValue};
 use portask_engine::Output;
@@ -63,6 +63,10 @@ pub struct Session {
     /// connection.blocked was sent (memory alarm); input is not read meanwhile.
     blocked: bool,
     published: bool,
+    /// A basic.get waiting for its queue's head to be read from storage: (channel, method).
+    parked_get: Option<(u16, BasicGet)>,
+    /// Events that arrived behind the parked get, run in order once it is answered.
+    held: VecDeque<ServerEvent>,
 }
 
 impl std::fmt::Debug for Session {
@@ -96,6 +100,8 @@ impl Session {
             paused: false,
             blocked: false,
             published: false,
+            parked_get: None,
+            held: VecDeque::new(),
         }
     }
 
@@ -145,7 +151,11 @@ pub fn drive(conn: &mut Conn, id: u64, broker: &mut Broker, now: Now) {
     let alarm = broker.memory_alarm();
     update_blocked(&mut session, conn, alarm);
     let backed_up = conn.wbuf.len() >= WRITE_HIGH_WATER_BYTES;
-    if !backed_up && !session.blocked && !conn.close_after_flush {
+    if !backed_up
+        && !session.blocked
+        && !conn.close_after_flush
+        && run_held(&mut session, conn, id, broker, now)
+    {
         if let Err(e) = session
             .conn
             .handle_input(&mut conn.rbuf, now.mono, &mut conn.wbuf)
@@ -155,7 +165,10 @@ pub fn drive(conn: &mut Conn, id: u64, broker: &mut Broker, now: Now) {
             conn.close_after_flush = true;
         }
         while let Some(event) = session.conn.poll_event() {
-            handle_event(&mut session, conn, id, broker, now, event);
+            match session.parked_get {
+                Some(_) => session.held.push_back(event),
+                None => handle_event(&mut session, conn, id, broker, now, event),
+            }
         }
     }
     deliver(&mut session, conn, id, broker);
@@ -163,6 +176,31 @@ pub fn drive(conn: &mut Conn, id: u64, broker: &mut Broker, now: Now) {
         conn.close_after_flush = true;
     }
     conn.amqp = Some(session);
+}
+
+/// Answers a parked basic.get and then the events held behind it, in order. Returns false
+/// while a get is still parked: the connection's input is not read meanwhile.
+fn run_held(
+    session: &mut Session,
+    conn: &mut Conn,
+    id: u64,
+    broker: &mut Broker,
+    now: Now,
+) -> bool {
+    if let Some((channel, m)) = session.parked_get.take() {
+        // basic.get is class 60, method 70.
+        let ids = (60, 70);
+        if let Err(f) = basic::get(session, &mut conn.wbuf, id, broker, now, channel, m) {
+            fail(session, &mut conn.wbuf, channel, ids, &f);
+        }
+    }
+    while session.parked_get.is_none() {
+        let Some(event) = session.held.pop_front() else {
+            return true;
+        };
+        handle_event(session, conn, id, broker, now, event);
+    }
+    false
 }
 
 /// Sends heartbeats and engine output to an idle connection. Returns whether it wrote.

@@ -82,3 +82,34 @@ def test_durable_survives_restart(amqp):
             (404, f"NOT_FOUND - no exchange '{tex}' in vhost '/'")
     finally:
         conn.close()
+
+
+def test_long_durable_queue_drains_in_order_with_basic_get_after_restart(amqp):
+    """More persistent messages than a queue keeps in memory (Portask pages the rest to its
+    store): every basic.get after a restart answers the next message, never get-empty
+    before the queue is empty, also when the head must be read back from the store."""
+    q = amqp.queue("long")
+    count = 6_000
+    body = b"x" * 1000
+    conn = amqp.connect()
+    try:
+        ch = conn.channel()
+        ch.confirm_delivery()
+        ch.queue_declare(q, durable=True)
+        for i in range(count):
+            ch.basic_publish("", q, body + str(i).encode(),
+                             pika.BasicProperties(delivery_mode=2))
+    finally:
+        conn.close()
+
+    amqp.restart()
+
+    conn = amqp.connect()
+    try:
+        ch = conn.channel()
+        assert ch.queue_declare(q, durable=True, passive=True).method.message_count == count
+        got = [b for _, _, b in get_all(ch, q, limit=count + 1)]
+        assert len(got) == count
+        assert got == [body + str(i).encode() for i in range(count)]
+    finally:
+        conn.close()

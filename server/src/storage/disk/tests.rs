@@ -317,7 +317,7 @@ fn producers_are_recovered() {
     };
     assert_eq!(
         state.partitions[&t0].producers,
-        vec![snap(5, 1, 3, 12), snap(9, 2, 0, 3)]
+        vec![snap(5, 1, 0, 9), snap(5, 1, 3, 12), snap(9, 2, 0, 3)]
     );
 }
 
