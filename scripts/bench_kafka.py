@@ -16,9 +16,11 @@ Usage (with the project's venv, which has confluent-kafka):
     cargo build --release -p portask-server
     .venv/bin/python scripts/bench_kafka.py [--bin target/release/portask] [--messages N]
         [--fsync always|interval_ms|never] [--fsync-interval-ms MS] [--produce-only]
+        [--redis-url redis://127.0.0.1:6379/0]
 
 --fsync sets the broker's storage.fsync (PORTASK_STORAGE_FSYNC); without it the broker's
-default applies.
+default applies. --redis-url runs the broker on the Redis backend against a server the
+caller started (a fresh key namespace per run), instead of the embedded disk log.
 """
 
 from __future__ import annotations
@@ -249,8 +251,15 @@ def main() -> int:
     ap.add_argument("--fsync-interval-ms", type=int,
                     help="storage.fsync_interval_ms of the broker")
     ap.add_argument("--produce-only", action="store_true", help="skip the consume phases")
+    ap.add_argument("--redis-url",
+                    help="run the broker with storage.backend = \"redis\" on this server "
+                         "(e.g. redis://127.0.0.1:6379/0; a fresh namespace per run)")
     args = ap.parse_args()
     broker_env = {}
+    if args.redis_url:
+        broker_env["PORTASK_STORAGE_BACKEND"] = "redis"
+        broker_env["PORTASK_STORAGE_REDIS_URL"] = args.redis_url
+        broker_env["PORTASK_STORAGE_REDIS_NAMESPACE"] = f"bench-{os.getpid()}-{int(time.time())}"
     if args.fsync:
         broker_env["PORTASK_STORAGE_FSYNC"] = args.fsync
     if args.fsync_interval_ms is not None:

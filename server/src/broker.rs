@@ -17,8 +17,12 @@ pub struct Broker {
     pub amqp: AmqpSettings,
     /// Portask protocol settings.
     pub portask: portask_protocol::conn::server::ServerConfig,
-    /// Set when records were appended this turn, so parked fetches are re-checked.
+    /// Set when records were appended (or storage reads completed) this turn, so parked
+    /// requests are re-checked.
     pub data_arrived: bool,
+    /// During a pass over parked requests: whether data arrived before it, so a parked
+    /// request should look again now.
+    pub wake_parked: bool,
     /// The store is unreachable for now: writes are refused, and requests that could be
     /// answered from memory as if stored (a retried produce) are refused too.
     pub storage_unavailable: bool,
@@ -44,6 +48,7 @@ impl Broker {
             amqp,
             portask,
             data_arrived: false,
+            wake_parked: false,
             storage_unavailable: false,
             outputs: BTreeMap::new(),
             deadlines: BTreeSet::new(),

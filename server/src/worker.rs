@@ -446,7 +446,8 @@ impl Worker {
             if !self.broker.handle_timers(now) && !heartbeat_due {
                 return;
             }
-            self.broker.data_arrived = false;
+            // Appends made while resuming set `data_arrived` again for the next pass.
+            self.broker.wake_parked = std::mem::take(&mut self.broker.data_arrived);
             for (key, conn) in &mut self.conns {
                 let woke = match conn.kind {
                     Kind::Kafka => kafka::resume(conn, key, &mut self.broker, now),
@@ -460,6 +461,7 @@ impl Worker {
                     self.still_ready.push(key);
                 }
             }
+            self.broker.wake_parked = false;
         }
     }
 

@@ -77,6 +77,11 @@ enum Parked {
     },
     /// A JoinGroup or SyncGroup waiting for the group.
     Group { header: Header },
+    /// A ListOffsets waiting for a timestamp lookup in storage.
+    ListOffsets {
+        header: Header,
+        req: Box<portask_kafka::generated::ListOffsetsRequest>,
+    },
 }
 
 /// What a response needs from its request header.
@@ -97,6 +102,8 @@ pub(crate) enum Handled {
     ParkFetch(Box<portask_kafka::generated::FetchRequest>, u64),
     /// A group request answered by a later engine output.
     ParkGroup,
+    /// A ListOffsets to answer once its storage reads complete.
+    ParkListOffsets(Box<portask_kafka::generated::ListOffsetsRequest>),
 }
 
 /// The context of one request.
@@ -142,7 +149,7 @@ pub fn resume(conn: &mut Conn, key: usize, broker: &mut Broker, now: Now) -> boo
             deadline,
         }) => {
             let due = deadline <= now.mono;
-            let reply = (broker.data_arrived || due)
+            let reply = (broker.wake_parked || due)
                 .then(|| fetch::complete(broker, &req, header.api_version, due))
                 .flatten();
             match reply {
@@ -157,6 +164,22 @@ pub fn resume(conn: &mut Conn, key: usize, broker: &mut Broker, now: Now) -> boo
                         req,
                         deadline,
                     });
+                    false
+                }
+            }
+        }
+        Some(Parked::ListOffsets { header, req }) => {
+            let reply = broker
+                .wake_parked
+                .then(|| offsets::try_list_offsets(broker, header.api_version, &req))
+                .flatten();
+            match reply {
+                Some(body) => {
+                    respond(conn, header, &body);
+                    true
+                }
+                None => {
+                    conn.session.parked = Some(Parked::ListOffsets { header, req });
                     false
                 }
             }
@@ -214,6 +237,9 @@ fn handle_frame(conn: &mut Conn, key: usize, broker: &mut Broker, now: Now, fram
                 deadline,
             });
         }
+        Handled::ParkListOffsets(req) => {
+            conn.session.parked = Some(Parked::ListOffsets { header, req });
+        }
         Handled::ParkGroup => {
             ctx.broker.collect_outputs();
             match ctx
@@ -238,7 +264,7 @@ fn dispatch(ctx: &mut Ctx<'_>, body: RequestBody) -> Handled {
         RequestBody::SaslAuthenticate(_) => cluster::sasl_authenticate(),
         RequestBody::Produce(r) => return produce::produce(ctx, r),
         RequestBody::Fetch(r) => return fetch::fetch(ctx, r),
-        RequestBody::ListOffsets(r) => offsets::list_offsets(ctx, r),
+        RequestBody::ListOffsets(r) => return offsets::list_offsets(ctx, r),
         RequestBody::OffsetCommit(r) => offsets::offset_commit(ctx, r),
         RequestBody::OffsetFetch(r) => offsets::offset_fetch(ctx, r),
         RequestBody::OffsetForLeaderEpoch(r) => offsets::offset_for_leader_epoch(ctx, r),

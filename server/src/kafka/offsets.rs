@@ -1,7 +1,7 @@
 //! ListOffsets, OffsetCommit, OffsetFetch, OffsetForLeaderEpoch, DeleteRecords and
 //! InitProducerId.
 
-use portask_engine::{EngineError, TopicPartition};
+use portask_engine::{Engine, EngineError, StorageError, TopicPartition};
 use portask_kafka::api::ResponseBody;
 use portask_kafka::error_codes as code;
 use portask_kafka::generated::{
@@ -12,8 +12,9 @@ use portask_kafka::generated::{
     offset_commit_response, offset_fetch_response, offset_for_leader_epoch_response,
 };
 
-use super::Ctx;
 use super::errors::{code_of, code_of_result};
+use super::{Ctx, Handled};
+use crate::broker::Broker;
 
 /// ListOffsets timestamps with a special meaning.
 const LATEST: i64 = -1;
@@ -22,11 +23,25 @@ const MAX_TIMESTAMP: i64 = -3;
 /// First ListOffsets version whose response carries the leader epoch.
 const LEADER_EPOCH_MIN_VERSION: i16 = 4;
 
-pub(crate) fn list_offsets(ctx: &mut Ctx<'_>, req: ListOffsetsRequest) -> ResponseBody {
-    let version = ctx.header.api_version;
+/// ListOffsets; parks while a timestamp lookup waits for a storage read.
+pub(crate) fn list_offsets(ctx: &mut Ctx<'_>, req: ListOffsetsRequest) -> Handled {
+    match try_list_offsets(ctx.broker, ctx.header.api_version, &req) {
+        Some(body) => Handled::Reply(body),
+        None => Handled::ParkListOffsets(Box::new(req)),
+    }
+}
+
+/// Answers a ListOffsets, or `None` while a lookup waits for a storage read (every lookup
+/// of the request is started first, so they run together).
+pub(crate) fn try_list_offsets(
+    broker: &mut Broker,
+    version: i16,
+    req: &ListOffsetsRequest,
+) -> Option<ResponseBody> {
+    let mut reading = false;
     let topics = req
         .topics
-        .into_iter()
+        .iter()
         .map(|t| list_offsets_response::ListOffsetsTopicResponse {
             partitions: t
                 .partitions
@@ -36,7 +51,8 @@ pub(crate) fn list_offsets(ctx: &mut Ctx<'_>, req: ListOffsetsRequest) -> Respon
                         topic: t.name.clone(),
                         partition: p.partition_index,
                     };
-                    let found = offset_at(ctx, &tp, p.timestamp);
+                    let found = offset_at(&mut broker.engine, &tp, p.timestamp);
+                    reading |= matches!(found, Err(EngineError::Storage(StorageError::Pending)));
                     let mut r = list_offsets_response::ListOffsetsPartitionResponse {
                         partition_index: p.partition_index,
                         error_code: code_of_result(&found),
@@ -55,19 +71,20 @@ pub(crate) fn list_offsets(ctx: &mut Ctx<'_>, req: ListOffsetsRequest) -> Respon
                     r
                 })
                 .collect(),
-            name: t.name,
+            name: t.name.clone(),
             ..Default::default()
         })
         .collect();
-    ResponseBody::ListOffsets(ListOffsetsResponse {
-        topics,
-        ..Default::default()
+    (!reading).then(|| {
+        ResponseBody::ListOffsets(ListOffsetsResponse {
+            topics,
+            ..Default::default()
+        })
     })
 }
 
 /// The offset (and timestamp, -1 when none applies) that a ListOffsets timestamp names.
-fn offset_at(ctx: &mut Ctx<'_>, tp: &TopicPartition, ts: i64) -> Result<(i64, i64), EngineError> {
-    let engine = &mut ctx.broker.engine;
+fn offset_at(engine: &mut Engine, tp: &TopicPartition, ts: i64) -> Result<(i64, i64), EngineError> {
     let offsets = engine.partition_offsets(tp)?;
     match ts {
         LATEST => Ok((offsets.high_watermark, -1)),
