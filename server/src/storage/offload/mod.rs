@@ -36,12 +36,12 @@ use command::{Command, Read, Write};
 use thread::{Shared, StorageThread, lock};
 
 /// Bytes of the newest appended batches kept for reads, over all partitions.
-pub const TAIL_CACHE_BYTES: usize = 16 << 20;
+pub const TAIL_CACHE_BYTES: usize = 8 << 20;
 /// Bytes of completed reads kept.
-const READ_CACHE_BYTES: usize = 16 << 20;
+const READ_CACHE_BYTES: usize = 8 << 20;
 /// Queued write bytes above which the worker stops reading requests until the thread
 /// catches up.
-pub const BACKLOG_HIGH_BYTES: usize = 64 << 20;
+pub const BACKLOG_HIGH_BYTES: usize = 8 << 20;
 /// How long the loop waits for a sync at shutdown.
 const SYNC_NOW_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -80,6 +80,7 @@ pub fn start(
         reads: ReadCache::new(READ_CACHE_BYTES),
         backlog_bytes: 0,
         unsynced: false,
+        deferring: false,
         retained: Vec::new(),
         completions: Vec::new(),
     }));
@@ -337,8 +338,12 @@ impl StorageEvents {
         lock(&self.shared).unavailable.is_some()
     }
 
-    /// Whether so many write bytes wait for the thread that requests should wait too.
+    /// Whether so many write bytes wait for the thread that requests should wait too; if
+    /// so, the thread wakes the loop once the backlog is down to half the limit.
     pub fn backlog_high(&self) -> bool {
-        lock(&self.shared).backlog_bytes > BACKLOG_HIGH_BYTES
+        let mut sh = lock(&self.shared);
+        let high = sh.backlog_bytes > BACKLOG_HIGH_BYTES;
+        sh.deferring = high;
+        high
     }
 }

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use portask_engine::storage::{Storage, StorageError};
 
-use super::Completion;
 use super::cache::ReadCache;
 use super::command::{Command, Read, ReadResult, Write};
+use super::{BACKLOG_HIGH_BYTES, Completion};
 
 /// First wait before a write that failed with an IO error is tried again (Redis).
 const RETRY_FIRST: Duration = Duration::from_millis(50);
@@ -30,6 +30,9 @@ pub(super) struct Shared {
     pub(super) backlog_bytes: usize,
     /// Something was written since the last sync was asked for.
     pub(super) unsynced: bool,
+    /// The loop stopped reading requests because of the backlog: wake it once the backlog
+    /// is down to half the limit.
+    pub(super) deferring: bool,
     /// Partitions that retention ran on (their older data may have changed): the loop's
     /// tail cache forgets them.
     pub(super) retained: Vec<portask_engine::storage::TopicPartition>,
@@ -138,7 +141,14 @@ impl StorageThread {
         if result.is_ok() && sh.unavailable.take().is_some() {
             eprintln!("portask: storage: reachable again; writes are accepted");
         }
+        let drained = sh.deferring && sh.backlog_bytes <= BACKLOG_HIGH_BYTES / 2;
+        if drained {
+            sh.deferring = false;
+        }
         drop(sh);
+        if drained && let Some(waker) = self.waker.get() {
+            let _ = waker.wake();
+        }
         if let Err(e) = result {
             self.poison(format!("a write failed: {e}"));
         }
