@@ -303,13 +303,14 @@ impl Worker {
         }
     }
 
-    /// A failed fsync: the data written since the previous sync may be lost, so nothing that
-    /// acknowledges it may be sent. Every connection is closed with its output unsent; the
-    /// storage refuses writes from now on, so later requests get retriable storage errors.
+    /// A failed barrier (a write or an fsync failed): the data written since the previous one
+    /// may be lost, so nothing that acknowledges it may be sent. Every connection is closed
+    /// with its output unsent; the storage refuses writes from now on, so later requests get
+    /// retriable storage errors.
     fn sync_failed(&mut self, e: &StorageError) {
         eprintln!(
-            "portask: storage: fsync failed: {e}; closing {} connections without sending \
-             their pending responses; writes are refused from now on",
+            "portask: storage: a write or fsync failed: {e}; closing {} connections without \
+             sending their pending responses; writes are refused from now on",
             self.conns.len()
         );
         let keys: Vec<usize> = self.conns.iter().map(|(key, _)| key).collect();
