@@ -29,7 +29,6 @@ pub(crate) const TOPIC_EXCHANGE_VHOST: &str = "/";
 /// About how many stored bytes one read of a stream dispatch takes.
 const FETCH_BYTES: usize = 256 * 1024;
 
-/// Partition 0 of a stream's topic: what stream consumers read and publishes append to.
 /// Where a new stream consumer starts reading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum StreamStart {
@@ -39,6 +38,7 @@ pub(crate) enum StreamStart {
     Timestamp(i64),
 }
 
+/// Partition 0 of a stream's topic: what stream consumers read and publishes append to.
 pub(crate) fn stream_tp(name: &str) -> TopicPartition {
     TopicPartition {
         topic: name.to_owned(),

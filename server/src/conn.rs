@@ -45,6 +45,8 @@ pub struct Conn {
     pub wbuf: BytesMut,
     /// Bytes written to the socket so far.
     flushed: u64,
+    /// Output before this position (counted like `flushed`) is released for writing.
+    released_to: u64,
     /// Output that waits for a storage barrier: (end of that output counted like `flushed`,
     /// barrier generation), oldest first. Output before a fence's end is written only once
     /// the fence is released.
@@ -75,6 +77,7 @@ impl Conn {
             rbuf: BytesMut::with_capacity(8 * 1024),
             wbuf: BytesMut::new(),
             flushed: 0,
+            released_to: 0,
             fences: VecDeque::new(),
             read_closed: false,
             close_after_flush: false,
@@ -140,7 +143,8 @@ impl Conn {
     /// Releases the output that waited for syncs up to `generation`. Returns whether any did.
     pub fn release(&mut self, generation: u64) -> bool {
         let before = self.fences.len();
-        while self.fences.front().is_some_and(|f| f.1 <= generation) {
+        while let Some(&(end, _)) = self.fences.front().filter(|f| f.1 <= generation) {
+            self.released_to = self.released_to.max(end);
             self.fences.pop_front();
         }
         self.fences.len() != before
@@ -151,11 +155,19 @@ impl Conn {
         !self.fences.is_empty()
     }
 
-    /// Writes as much of `wbuf` as the socket takes, unless some of it waits for a sync (the
-    /// oldest unwritten bytes are always behind the first fence, so then nothing may go).
+    /// Writes as much of `wbuf` as the socket takes, up to the output that still waits for a
+    /// barrier (what lies before the first unreleased fence's end and after the last
+    /// released one's).
     pub fn flush(&mut self) {
-        while !self.wbuf.is_empty() && !self.broken && !self.fenced() {
-            match self.sock.write(&self.wbuf) {
+        loop {
+            let allowed = match self.fences.is_empty() {
+                true => self.wbuf.len(),
+                false => self.released_to.saturating_sub(self.flushed) as usize,
+            };
+            if allowed == 0 || self.broken {
+                break;
+            }
+            match self.sock.write(&self.wbuf[..allowed]) {
                 Ok(0) => self.broken = true,
                 Ok(n) => {
                     let _ = self.wbuf.split_to(n);

@@ -153,8 +153,8 @@ impl Worker {
         self
     }
 
-    /// Sets when storage is fsynced (the default is [`FsyncPolicy::Always`] without a counter:
-    /// a sync barrier on every turn).
+    /// Sets when storage is fsynced (the default is [`FsyncPolicy::Always`]: a barrier with
+    /// an fsync after every turn that wrote).
     pub fn with_durability(mut self, durability: Durability) -> Self {
         self.durability = durability;
         self
@@ -195,6 +195,8 @@ impl Worker {
             // While the storage thread is behind, requests wait (back-pressure on clients).
             if self.storage.backlog_high() {
                 self.deferred.append(&mut dirty);
+                self.deferred.sort_unstable();
+                self.deferred.dedup();
             } else {
                 dirty.append(&mut self.deferred);
             }
@@ -315,6 +317,9 @@ impl Worker {
         );
         let keys: Vec<usize> = self.conns.iter().map(|(key, _)| key).collect();
         self.close(keys);
+        // Nothing is waiting for the failed barriers any more; new output is not fenced
+        // behind them (writes are refused from now on, and so are retried produces).
+        self.barrier_done = self.storage.last_barrier();
         self.still_ready.clear();
         self.deferred.clear();
         self.sync_due = None;

@@ -13,6 +13,9 @@ use crate::broker::Broker;
 
 /// First Fetch version that names topics by id.
 const TOPIC_ID_MIN_VERSION: i16 = 13;
+/// Most record bytes one Fetch response carries (past the first batch, as Kafka allows),
+/// so the storage reads one fetch waits for fit in the storage thread's read cache.
+const RESPONSE_BYTES_MAX: usize = 4 << 20;
 
 pub(crate) fn fetch(ctx: &mut Ctx<'_>, req: FetchRequest) -> Handled {
     let wait = u64::try_from(req.max_wait_ms).unwrap_or(0);
@@ -35,7 +38,9 @@ pub(crate) fn complete(
     version: i16,
     due: bool,
 ) -> Option<ResponseBody> {
-    let max_bytes = usize::try_from(req.max_bytes).unwrap_or(0).max(1);
+    let max_bytes = usize::try_from(req.max_bytes)
+        .unwrap_or(0)
+        .clamp(1, RESPONSE_BYTES_MAX);
     let mut total = 0usize;
     let mut any_error = false;
     let mut reading = false;

@@ -24,6 +24,10 @@ use crate::worker::Now;
 /// A failed request: a protocol error code and a message for the client.
 pub(crate) type Failure = (u16, String);
 
+/// Fetches of one connection that may wait for storage reads; at this many, its input is
+/// not read until some are answered.
+const WAITING_FETCHES_MAX: usize = 64;
+
 /// A queue consumer of this connection.
 #[derive(Debug)]
 struct Consumer {
@@ -82,7 +86,9 @@ pub fn drive(conn: &mut Conn, id: u64, broker: &mut Broker, now: Now) {
     let Some(mut session) = conn.portask.take() else {
         return;
     };
-    if conn.wbuf.len() < WRITE_HIGH_WATER_BYTES && !conn.close_after_flush {
+    retry_fetches(&mut session, conn, broker);
+    let waiting = session.fetches.len() >= WAITING_FETCHES_MAX;
+    if conn.wbuf.len() < WRITE_HIGH_WATER_BYTES && !conn.close_after_flush && !waiting {
         // Accepting a Hello lets the codec read requests queued behind it, so loop.
         for _ in 0..2 {
             if let Err(e) = session.conn.handle_input(&mut conn.rbuf, &mut conn.wbuf) {
@@ -104,7 +110,6 @@ pub fn drive(conn: &mut Conn, id: u64, broker: &mut Broker, now: Now) {
             }
         }
     }
-    retry_fetches(&mut session, conn, broker);
     deliver(&mut session, conn, id, broker, now);
     if session.conn.is_closed() {
         conn.close_after_flush = true;

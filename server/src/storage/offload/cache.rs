@@ -39,9 +39,9 @@ impl TailCache {
         let part = self.parts.entry(tp.clone()).or_default();
         if part.back().is_some_and(|b| b.1 + 1 != batch.base_offset) {
             // Not contiguous (never expected): start over so reads never skip offsets.
-            self.bytes -= part.iter().map(|b| b.2.len()).sum::<usize>();
-            part.clear();
+            self.forget(tp);
         }
+        let part = self.parts.entry(tp.clone()).or_default();
         part.push_back((batch.base_offset, batch.last_offset, batch.bytes.clone()));
         self.bytes += size;
         self.order.push_back(tp.clone());
@@ -87,18 +87,37 @@ impl TailCache {
 
     /// Drops the batches that end below `before`.
     pub(super) fn delete_before(&mut self, tp: &TopicPartition, before: i64) {
-        if let Some(part) = self.parts.get_mut(tp) {
-            while part.front().is_some_and(|b| b.1 < before) {
-                let (_, _, b) = part.pop_front().expect("checked");
-                self.bytes -= b.len();
-            }
+        let Some(part) = self.parts.get_mut(tp) else {
+            return;
+        };
+        let mut dropped = 0;
+        while part.front().is_some_and(|b| b.1 < before) {
+            let (_, _, b) = part.pop_front().expect("checked");
+            self.bytes -= b.len();
+            dropped += 1;
         }
+        if part.is_empty() {
+            self.parts.remove(tp);
+        }
+        self.drop_order(tp, dropped);
     }
 
     /// Drops a partition's batches.
     pub(super) fn forget(&mut self, tp: &TopicPartition) {
         if let Some(part) = self.parts.remove(tp) {
             self.bytes -= part.iter().map(|b| b.2.len()).sum::<usize>();
+            self.drop_order(tp, part.len());
+        }
+    }
+
+    /// Removes the `n` oldest entries of `tp` from the eviction order.
+    fn drop_order(&mut self, tp: &TopicPartition, mut n: usize) {
+        if n > 0 {
+            self.order.retain(|t| {
+                let drop = n > 0 && t == tp;
+                n -= usize::from(drop);
+                !drop
+            });
         }
     }
 
@@ -125,6 +144,8 @@ pub(super) struct ReadCache {
     order: VecDeque<Read>,
     /// Reads sent to the storage thread and not completed.
     in_flight: HashSet<Read>,
+    /// Partitions with a cached timestamp lookup that found nothing.
+    lookups_without_answer: HashSet<TopicPartition>,
 }
 
 /// Most completed reads kept.
@@ -138,6 +159,7 @@ impl ReadCache {
             done: HashMap::new(),
             order: VecDeque::new(),
             in_flight: HashSet::new(),
+            lookups_without_answer: HashSet::new(),
         }
     }
 
@@ -159,17 +181,7 @@ impl ReadCache {
 
     /// Forgets completed reads of a queue's store (it was purged or deleted).
     pub(super) fn invalidate_queue(&mut self, queue: &str) {
-        let stale = |r: &Read| matches!(r, Read::Queue(q, _, _) if q == queue);
-        let mut freed = 0;
-        self.done.retain(|r, result| {
-            let keep = !stale(r);
-            if !keep {
-                freed += size_of_result(result);
-            }
-            keep
-        });
-        self.bytes -= freed;
-        self.order.retain(|r| !stale(r));
+        self.forget(|r, _| matches!(r, Read::Queue(q, _, _) if q == queue));
     }
 
     /// Marks `read` as sent; false when it already is.
@@ -180,13 +192,17 @@ impl ReadCache {
     /// Stores the result of a completed read.
     pub(super) fn complete(&mut self, read: Read, result: ReadResult) {
         self.in_flight.remove(&read);
+        if let (Read::Timestamp(tp, _), ReadResult::Timestamp(Ok(None))) = (&read, &result) {
+            self.lookups_without_answer.insert(tp.clone());
+        }
         self.bytes += size_of_result(&result);
         if let Some(old) = self.done.insert(read.clone(), result) {
             self.bytes -= size_of_result(&old);
             self.order.retain(|r| r != &read);
         }
         self.order.push_back(read);
-        while self.bytes > self.budget || self.done.len() > READS_MAX {
+        // The newest result stays even when it alone passes the budget: a request waits for it.
+        while (self.bytes > self.budget || self.done.len() > READS_MAX) && self.order.len() > 1 {
             let Some(oldest) = self.order.pop_front() else {
                 break;
             };
@@ -196,42 +212,47 @@ impl ReadCache {
         }
     }
 
-    /// Forgets completed reads of a partition (its data changed); with `timestamps_only`,
-    /// only timestamp lookups (an append can change their answer, not a batch read's).
-    pub(super) fn invalidate(&mut self, tp: &TopicPartition, timestamps_only: bool) {
-        let stale = |r: &Read| match r {
-            Read::Batches(t, _) => !timestamps_only && t == tp,
-            Read::Timestamp(t, _) => t == tp,
-            Read::Queue(..) => false,
-        };
-        if !self.order.iter().any(stale) {
+    /// Forgets completed reads of a partition (its data changed).
+    pub(super) fn invalidate(&mut self, tp: &TopicPartition) {
+        self.forget(|r, _| matches!(r, Read::Batches(t, _) | Read::Timestamp(t, _) if t == tp));
+    }
+
+    /// Forgets the timestamp lookups of a partition that found nothing: an append can give
+    /// them an answer (one that found a record keeps it, as appends go after it).
+    pub(super) fn appended(&mut self, tp: &TopicPartition) {
+        if !self.lookups_without_answer.remove(tp) {
             return;
         }
+        self.forget(|r, result| {
+            matches!(r, Read::Timestamp(t, _) if t == tp)
+                && matches!(result, ReadResult::Timestamp(Ok(None)))
+        });
+    }
+
+    /// Forgets the completed reads `stale` picks.
+    fn forget(&mut self, stale: impl Fn(&Read, &ReadResult) -> bool) {
         let mut freed = 0;
+        let mut gone = Vec::new();
         self.done.retain(|r, result| {
-            let keep = !stale(r);
+            let keep = !stale(r, result);
             if !keep {
                 freed += size_of_result(result);
+                gone.push(r.clone());
             }
             keep
         });
+        if gone.is_empty() {
+            return;
+        }
         self.bytes -= freed;
-        self.order.retain(|r| !stale(r));
+        self.order.retain(|r| !gone.contains(r));
     }
 
     /// Forgets completed reads of every partition of a topic.
     pub(super) fn invalidate_topic(&mut self, topic: &str) {
-        let tps: Vec<TopicPartition> = (self.order.iter())
-            .filter_map(|r| match r {
-                Read::Batches(tp, _) | Read::Timestamp(tp, _) => Some(tp),
-                Read::Queue(..) => None,
-            })
-            .filter(|tp| tp.topic == topic)
-            .cloned()
-            .collect();
-        for tp in &tps {
-            self.invalidate(tp, false);
-        }
+        self.forget(
+            |r, _| matches!(r, Read::Batches(t, _) | Read::Timestamp(t, _) if t.topic == topic),
+        );
     }
 }
 

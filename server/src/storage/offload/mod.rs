@@ -37,8 +37,13 @@ use thread::{Shared, StorageThread, lock};
 
 /// Bytes of the newest appended batches kept for reads, over all partitions.
 pub const TAIL_CACHE_BYTES: usize = 8 << 20;
-/// Bytes of completed reads kept.
+/// Bytes of completed reads kept (the newest one is kept even when larger).
 const READ_CACHE_BYTES: usize = 8 << 20;
+/// Most bytes one partition read on the storage thread returns (past its first batch), so
+/// the reads one request waits for fit in the read cache together.
+const READ_BYTES_MAX: usize = 1 << 20;
+/// Most bytes one queue read returns (past its first message).
+const QUEUE_READ_BYTES_MAX: usize = 4 << 20;
 /// Queued write bytes above which the worker stops reading requests until the thread
 /// catches up.
 pub const BACKLOG_HIGH_BYTES: usize = 8 << 20;
@@ -193,7 +198,6 @@ impl Storage for OffloadedStorage {
     fn append(&mut self, tp: &TopicPartition, batch: &EncodedBatch) -> Result<(), StorageError> {
         self.write(Write::Append(tp.clone(), batch.clone()))?;
         self.tails.append(tp, batch);
-        lock(&self.shared).reads.invalidate(tp, true);
         Ok(())
     }
     fn read(
@@ -210,6 +214,7 @@ impl Storage for OffloadedStorage {
             return Ok(batches);
         }
         let read = Read::Batches(tp.clone(), offset);
+        let max_bytes = max_bytes.min(READ_BYTES_MAX);
         self.start_read(read, max_bytes).and_then(cache::batches)
     }
     fn offset_for_timestamp(
@@ -223,7 +228,7 @@ impl Storage for OffloadedStorage {
     fn delete_records(&mut self, tp: &TopicPartition, before: i64) -> Result<(), StorageError> {
         self.write(Write::DeleteRecords(tp.clone(), before))?;
         self.tails.delete_before(tp, before);
-        lock(&self.shared).reads.invalidate(tp, false);
+        lock(&self.shared).reads.invalidate(tp);
         Ok(())
     }
     fn commit_offsets(
@@ -256,6 +261,7 @@ impl Storage for OffloadedStorage {
         max_bytes: usize,
     ) -> Result<Vec<(u64, Bytes)>, StorageError> {
         let read = Read::Queue(queue.to_owned(), after, max_messages);
+        let max_bytes = max_bytes.min(QUEUE_READ_BYTES_MAX);
         self.start_read(read, max_bytes).and_then(cache::queue)
     }
     fn queue_remove_from(&mut self, queue: &str, from: u64) -> Result<(), StorageError> {
@@ -269,7 +275,7 @@ impl Storage for OffloadedStorage {
         Ok(())
     }
     /// Waits until every queued write is durable (at shutdown; the worker's syncs go through
-    /// [`StorageEvents::request_sync`] and do not wait).
+    /// [`StorageEvents::barrier`] and do not wait).
     fn sync(&mut self) -> Result<(), StorageError> {
         lock(&self.shared).unsynced = false;
         self.ask(Command::SyncNow, Some(SYNC_NOW_TIMEOUT))
@@ -332,10 +338,11 @@ impl StorageEvents {
         std::mem::take(&mut lock(&self.shared).completions)
     }
 
-    /// Whether the store is unreachable for now (writes are refused and the pending ones
-    /// retried).
+    /// Whether writes are refused: the store is unreachable for now (the pending writes are
+    /// retried) or poisoned for good.
     pub fn unavailable(&self) -> bool {
-        lock(&self.shared).unavailable.is_some()
+        let sh = lock(&self.shared);
+        sh.unavailable.is_some() || sh.poisoned.is_some()
     }
 
     /// Whether so many write bytes wait for the thread that requests should wait too; if

@@ -161,3 +161,42 @@ fn io_errors_of_a_network_store_are_retried_and_refuse_new_writes_meanwhile() {
     assert_eq!(storage.sync().map_err(|e| e.to_string()), Ok(()));
     assert_eq!(mem.append_count(), 1);
 }
+
+#[test]
+fn the_newest_completed_read_stays_even_past_the_budget() {
+    use super::cache::ReadCache;
+    use super::command::{Read, ReadResult};
+    let mut cache = ReadCache::new(4);
+    let old = Read::Batches(tp(), 0);
+    let big = Read::Batches(tp(), 1);
+    cache.complete(
+        old.clone(),
+        ReadResult::Batches(Ok(vec![Bytes::from("abc")])),
+    );
+    cache.complete(
+        big.clone(),
+        ReadResult::Batches(Ok(vec![Bytes::from("0123456789")])),
+    );
+    assert!(cache.get(&old).is_none(), "the older read is evicted");
+    assert!(
+        cache.get(&big).is_some(),
+        "the read a request waits for is kept"
+    );
+}
+
+#[test]
+fn an_append_forgets_only_timestamp_lookups_that_found_nothing() {
+    use super::cache::ReadCache;
+    use super::command::{Read, ReadResult};
+    let mut cache = ReadCache::new(1 << 20);
+    let found = Read::Timestamp(tp(), 5);
+    let none = Read::Timestamp(tp(), 9);
+    cache.complete(found.clone(), ReadResult::Timestamp(Ok(Some(3))));
+    cache.complete(none.clone(), ReadResult::Timestamp(Ok(None)));
+    cache.appended(&tp());
+    assert!(matches!(
+        cache.get(&found),
+        Some(ReadResult::Timestamp(Ok(Some(3))))
+    ));
+    assert!(cache.get(&none).is_none());
+}

@@ -48,6 +48,20 @@ pub(super) fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// Forgets completed reads that `w` changes the answer of. The loop forgets them too when
+/// it queues the write; this catches reads queued before the write that completed after.
+fn forget_changed_reads(reads: &mut ReadCache, w: &Write) {
+    match w {
+        Write::Append(tp, _) => reads.appended(tp),
+        Write::DeleteTopic(topic) => reads.invalidate_topic(topic),
+        Write::DeleteRecords(tp, _) => reads.invalidate(tp),
+        Write::QueueRemoveFrom(queue, _) | Write::QueueDelete(queue) => {
+            reads.invalidate_queue(queue)
+        }
+        _ => {}
+    }
+}
+
 /// The thread's side: the backend and what it reports to.
 pub(super) struct StorageThread {
     pub(super) backend: Box<dyn Storage + Send>,
@@ -78,8 +92,10 @@ impl StorageThread {
                         .writable()
                         .and_then(|()| self.backend.apply_retention(&tp, &policy, wall));
                     let mut sh = lock(&self.shared);
-                    sh.reads.invalidate(&tp, false);
-                    sh.retained.push(tp.clone());
+                    sh.reads.invalidate(&tp);
+                    if !sh.retained.contains(&tp) {
+                        sh.retained.push(tp.clone());
+                    }
                     drop(sh);
                     match result {
                         Ok(start) => self.report(Completion::Retention { tp, start }),
@@ -138,6 +154,7 @@ impl StorageThread {
         };
         let mut sh = lock(&self.shared);
         sh.backlog_bytes = sh.backlog_bytes.saturating_sub(w.payload_bytes());
+        forget_changed_reads(&mut sh.reads, w);
         if result.is_ok() && sh.unavailable.take().is_some() {
             eprintln!("portask: storage: reachable again; writes are accepted");
         }
